@@ -1,0 +1,26 @@
+"""axon: a PyTorch-like, stateful Module facade over JAX.
+
+    import axon
+    from axon import nn, optim, functional as F
+"""
+
+from axon import _random
+from axon._random import get_rng_state, manual_seed, set_rng_state
+from axon._tensor import Tensor
+from axon.autograd import Variable, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from axon import functional
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor",
+    "Variable",
+    "enable_grad",
+    "functional",
+    "get_rng_state",
+    "is_grad_enabled",
+    "manual_seed",
+    "no_grad",
+    "set_grad_enabled",
+    "set_rng_state",
+]

@@ -1,0 +1,411 @@
+"""`Variable`: a jax array, a gradient slot, and the tape node that made it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Node:
+    """How a non-leaf Variable was made: its op's VJP and the Variables it differentiates into."""
+
+    __slots__ = ("vjp", "parents", "name", "traced")
+
+    def __init__(self, vjp, parents, name, traced=False):
+        self.vjp, self.parents, self.name, self.traced = vjp, parents, name, traced
+
+
+def _as_array(data):
+    if isinstance(data, Variable):
+        return data.data
+    if isinstance(data, jax.Array):
+        return data
+    return jnp.asarray(data)
+
+
+class Variable:
+    """A jax array with a gradient slot, recorded on the tape when it requires grad.
+
+    Args:
+        data: a jax array, numpy array, Python number or nested list.
+        requires_grad: track operations on this Variable so `backward()` can fill `.grad`.
+
+    Attributes:
+        data: the `jax.Array` value.
+        grad: the accumulated gradient (`jax.Array` of `data`'s shape) or None.
+        requires_grad: whether backward() computes a gradient for it.
+
+    Example:
+        >>> import axon
+        >>> x = axon.Variable([1.0, 2.0, 3.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad.tolist()
+        [2.0, 4.0, 6.0]
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
+    __array_priority__ = 1000  # numpy defers `ndarray + Variable` to Variable.__radd__
+
+    def __init__(self, data, requires_grad: bool = False):
+        data = _as_array(data)
+        if requires_grad and not jnp.issubdtype(data.dtype, jnp.inexact):
+            raise TypeError(
+                f"axon.Variable: only floating point (or complex) data can require gradients, "
+                f"got dtype {data.dtype}. Convert with .astype(jnp.float32) first."
+            )
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._node = None
+
+    @classmethod
+    def _from_op(cls, data, node):
+        v = object.__new__(Variable)
+        v.data, v.grad, v.requires_grad, v._node = data, None, True, node
+        return v
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        """The name of the op that made this Variable (None for a leaf)."""
+        return None if self._node is None else self._node.name
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d Variable")
+        return self.data.shape[0]
+
+    def item(self):
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.data)
+        return out.astype(dtype) if dtype is not None else out
+
+    def __jax_array__(self):
+        return self.data
+
+    def __float__(self):
+        return float(self.data)
+
+    def __int__(self):
+        return int(self.data)
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self.data), separator=", ", prefix="Variable(")
+        extra = ""
+        if self._node is not None:
+            extra = f", grad_fn={self._node.name}"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        return f"{type(self).__name__}({body}{extra})"
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
+
+        A non-scalar output needs `grad`, the cotangent of the same shape.
+        """
+        from axon.autograd.tape import backward
+
+        backward(self, grad, retain_graph)
+
+    def detach(self) -> Variable:
+        """The same data as a new leaf that does not require grad."""
+        return Variable(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Variable:
+        if self._node is not None and not requires_grad:
+            raise RuntimeError(
+                "axon.Variable.requires_grad_: only leaves can stop requiring grad; use .detach()."
+            )
+        if requires_grad and not jnp.issubdtype(self.data.dtype, jnp.inexact):
+            raise TypeError(
+                f"axon.Variable: only floating point data can require gradients, "
+                f"got dtype {self.data.dtype}."
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def zero_grad(self) -> None:
+        """Drop the gradient (sets `.grad` to None, as PyTorch's `set_to_none=True`)."""
+        self.grad = None
+
+    def _accumulate(self, g) -> None:
+        if g.dtype != self.data.dtype:
+            g = g.astype(self.data.dtype)
+        self.grad = g if self.grad is None else self.grad + g
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __pow__(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _ops.pow(base, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    def __lt__(self, other):
+        return _ops.lt(self, other)
+
+    def __le__(self, other):
+        return _ops.le(self, other)
+
+    def __gt__(self, other):
+        return _ops.gt(self, other)
+
+    def __ge__(self, other):
+        return _ops.ge(self, other)
+
+    def __eq__(self, other):
+        return _ops.eq(self, other)
+
+    def __ne__(self, other):
+        return _ops.ne(self, other)
+
+    # ------------------------------------------------------------------ methods (PyTorch names)
+    def add(self, other):
+        return _ops.add(self, other)
+
+    def sub(self, other):
+        return _ops.sub(self, other)
+
+    def mul(self, other):
+        return _ops.mul(self, other)
+
+    def div(self, other):
+        return _ops.div(self, other)
+
+    def neg(self):
+        return _ops.neg(self)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def sum(self, dim=None, keepdim: bool = False):
+        return _ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        return _ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False):
+        return _ops.var(self, dim, unbiased, keepdim)
+
+    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False):
+        return _ops.std(self, dim, unbiased, keepdim)
+
+    def max(self, dim=None, keepdim: bool = False):
+        """`x.max()` is the largest element; `x.max(dim)` returns `(values, indices)` as PyTorch."""
+        return _ops.max_with_indices(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        """`x.min()` is the smallest element; `x.min(dim)` returns `(values, indices)`."""
+        return _ops.min_with_indices(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        return _ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return _ops.argmin(self, dim, keepdim)
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, _shape_args(shape))
+
+    def view(self, *shape):
+        return _ops.reshape(self, _shape_args(shape))
+
+    def transpose(self, dim0: int, dim1: int):
+        return _ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return _ops.permute(self, _shape_args(dims))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int):
+        return _ops.unsqueeze(self, dim)
+
+    def expand(self, *shape):
+        return _ops.expand(self, _shape_args(shape))
+
+    @property
+    def T(self):
+        return _ops.permute(self, tuple(reversed(range(self.ndim))))
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def sin(self):
+        return _ops.sin(self)
+
+    def cos(self):
+        return _ops.cos(self)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def relu(self):
+        return _act.relu(self)
+
+    def sigmoid(self):
+        return _act.sigmoid(self)
+
+    def tanh(self):
+        return _act.tanh(self)
+
+    def gelu(self, approximate: str = "none"):
+        return _act.gelu(self, approximate)
+
+    def silu(self):
+        return _act.silu(self)
+
+    def mish(self):
+        return _act.mish(self)
+
+    def softmax(self, dim: int = -1):
+        return _act.softmax(self, dim)
+
+    def log_softmax(self, dim: int = -1):
+        return _act.log_softmax(self, dim)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _act.leaky_relu(self, negative_slope)
+
+    def elu(self, alpha: float = 1.0):
+        return _act.elu(self, alpha)
+
+    def astype(self, dtype):
+        return _ops.astype(self, jnp.dtype(dtype))
+
+    to = astype
+
+    def float(self):
+        return _ops.astype(self, jnp.dtype(jnp.float32))
+
+
+def _shape_args(shape):
+    """`x.reshape(2, 3)` and `x.reshape((2, 3))` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _flatten_variable(v):
+    return (v.data,), v.requires_grad
+
+
+def _unflatten_variable(cls, requires_grad, children):
+    v = object.__new__(cls)
+    v.data, v.grad, v.requires_grad, v._node = children[0], None, requires_grad, None
+    return v
+
+
+def register_variable_pytree(cls) -> None:
+    """Variables are pytrees with one leaf, their data; gradients and graph stay behind."""
+    jax.tree_util.register_pytree_node(
+        cls, _flatten_variable, lambda aux, ch: _unflatten_variable(cls, aux, ch)
+    )
+
+
+register_variable_pytree(Variable)
+
+# Variable's operators and methods call these op modules; `axon.functional` binds them on import
+# (they import the tape, which imports this file, so they cannot be imported here).
+_ops = None
+_act = None
