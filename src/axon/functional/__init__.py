@@ -56,3 +56,6 @@ from axon.functional import activation as _activation
 from axon.functional import math as _math
 
 _variable._ops, _variable._act = _math, _activation
+
+from axon.functional.dropout import dropout  # noqa: E402
+from axon.functional.linear import linear  # noqa: E402

@@ -1,0 +1,20 @@
+"""`axon.nn`: Module, Parameter, containers, layers and losses."""
+
+from axon.nn.activation import (
+    ELU,
+    GELU,
+    Flatten,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
+from axon.nn.container import ModuleDict, ModuleList, Sequential
+from axon.nn.dropout import Dropout
+from axon.nn.linear import Identity, Linear
+from axon.nn.module import Module
+from axon.nn.parameter import Parameter
