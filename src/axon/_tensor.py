@@ -77,8 +77,11 @@ class Tensor:
 
     @staticmethod
     def from_numpy(array: np.ndarray) -> jax.Array:
-        """The same values and dtype as the numpy array (float64 needs `jax_enable_x64`)."""
-        return jnp.asarray(array)
+        """The same values and dtype as the numpy array (float64 needs `jax_enable_x64`).
+
+        The data is copied: jax arrays are immutable, and later writes to `array` must not show.
+        """
+        return jnp.asarray(np.array(array, copy=True))
 
     @staticmethod
     def from_vec(values, shape) -> jax.Array:

@@ -21,6 +21,8 @@ def _as_array(data):
         return data.data
     if isinstance(data, jax.Array):
         return data
+    if isinstance(data, np.ndarray):  # copy: jax may alias host memory that the caller can mutate
+        data = np.array(data, copy=True)
     return jnp.asarray(data)
 
 
@@ -46,6 +48,8 @@ class Variable:
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
     __array_priority__ = 1000  # numpy defers `ndarray + Variable` to Variable.__radd__
+    # No `__jax_array__`: jax.Array's operators would call it and return a plain array, so
+    # `jax_array * variable` would silently leave the tape. Without it they defer to __rmul__.
 
     def __init__(self, data, requires_grad: bool = False):
         data = _as_array(data)
@@ -113,9 +117,6 @@ class Variable:
     def __array__(self, dtype=None, copy=None):
         out = np.asarray(self.data)
         return out.astype(dtype) if dtype is not None else out
-
-    def __jax_array__(self):
-        return self.data
 
     def __float__(self):
         return float(self.data)

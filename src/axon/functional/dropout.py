@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from axon import _random
 from axon.autograd.tape import op
+from axon.autograd.variable import Variable
 
 
 @op(static=("p", "training"))
@@ -47,7 +48,7 @@ def dropout(input, p: float = 0.5, training: bool = True, key=None):  # noqa: A0
 
 def draw_key(where: str, input):
     """A key from the global stream, refusing to bake a constant key into a traced program."""
-    data = getattr(input, "data", input)
+    data = input.data if isinstance(input, Variable) else input
     if isinstance(data, jax.core.Tracer) and not _random.is_traced():
         raise RuntimeError(
             f"{where}: random masks inside jax.jit/grad/vmap need a key that changes per call, "

@@ -17,4 +17,5 @@ from axon.nn.container import ModuleDict, ModuleList, Sequential
 from axon.nn.dropout import Dropout
 from axon.nn.linear import Identity, Linear
 from axon.nn.module import Module
+from axon.nn.norm import BatchNorm1d, BatchNorm2d
 from axon.nn.parameter import Parameter

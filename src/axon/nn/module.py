@@ -112,7 +112,7 @@ class Module:
             object.__setattr__(self, "_buffer_names", names)
         names[name] = persistent
         _bump_structure_version()
-        object.__setattr__(self, name, None if tensor is None else jnp.asarray(tensor))
+        object.__setattr__(self, name, None if tensor is None else jnp.asarray(_to_array(tensor)))
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is not None and not isinstance(param, Parameter):
@@ -511,13 +511,15 @@ def _indent(text: str) -> str:
 
 
 def _to_array(value):
+    """An array that shares no memory with the caller's (numpy and torch arrays are mutable, and
+    jax may alias host memory without copying)."""
     if isinstance(value, Variable):
         return value.data
-    if isinstance(value, (jax.Array, np.ndarray)):
+    if isinstance(value, jax.Array):
         return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+        value = value.detach().cpu().numpy()
+    return np.array(value, copy=True)
 
 
 def _device(spec):
