@@ -105,6 +105,15 @@ class Variable:
             raise TypeError("len() of a 0-d Variable")
         return self.data.shape[0]
 
+    def __iter__(self):
+        """Rows along the first dimension, each a differentiable view (as iterating a tensor).
+
+        The row number is passed as an array, so every row runs the same compiled kernel.
+        """
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d Variable")
+        return (self[jnp.asarray(i)] for i in range(self.data.shape[0]))
+
     def item(self):
         return self.data.item()
 

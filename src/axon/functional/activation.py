@@ -57,12 +57,15 @@ def softplus(x):
 
 @op(static=("negative_slope",))
 def leaky_relu(x, negative_slope=0.01):
-    return jnp.where(x >= 0, x, negative_slope * x)
+    """x for x > 0, else negative_slope·x (the gradient at 0 is the slope, as PyTorch's)."""
+    return jnp.where(x > 0, x, negative_slope * x)
 
 
 @op(static=("alpha",))
 def elu(x, alpha=1.0):
-    return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0)))
+    """x for x > 0, else alpha·(exp(x) − 1); the gradient at 0 is alpha, as PyTorch's."""
+    negative = jnp.where(x > 0, jnp.zeros_like(x), x)  # not jnp.minimum: it halves the tie's grad
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative))
 
 
 def _upcast(x):

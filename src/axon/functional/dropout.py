@@ -37,8 +37,8 @@ def dropout(input, p: float = 0.5, training: bool = True, key=None):  # noqa: A0
         >>> F.dropout(jnp.ones(4), 0.5, key=jax.random.key(0)).shape
         (4,)
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"axon.functional.dropout: p must be in [0, 1], got {p}.")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"axon.functional.dropout: p must be a number in [0, 1], got {p!r}.")
     if not training or p == 0.0:
         return input
     if key is None:

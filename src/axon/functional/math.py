@@ -44,10 +44,22 @@ def neg(x):
     return jnp.negative(x)
 
 
-@op(static=("exponent",))
-def pow(x, exponent):  # noqa: A001 - PyTorch's name
-    """`x ** exponent`; a Python-number exponent is static (integer powers stay exact)."""
+@op(static=("exponent",), name="pow")
+def _pow_number(x, exponent):
     return jnp.power(x, exponent)
+
+
+@op(name="pow")
+def _pow_array(x, exponent):
+    return jnp.power(x, exponent)
+
+
+def pow(x, exponent):  # noqa: A001 - PyTorch's name
+    """`x ** exponent`. A Python-number exponent is static (integer powers stay exact, as
+    `lax.integer_pow`); an array or Variable exponent is an input (and differentiable)."""
+    if isinstance(exponent, (int, float)) and not isinstance(x, (int, float)):
+        return _pow_number(x, exponent)
+    return _pow_array(x, exponent)
 
 
 @op
@@ -70,9 +82,21 @@ def sqrt(x):
     return jnp.sqrt(x)
 
 
+@jax.custom_jvp
+def _abs(x):
+    return jnp.abs(x)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return jnp.abs(x), jnp.sign(x) * t  # sign(0) = 0: PyTorch's subgradient at the kink
+
+
 @op
 def abs(x):  # noqa: A001
-    return jnp.abs(x)
+    """|x|; the gradient at 0 is 0, as PyTorch's (jax's own abs gives 1 there)."""
+    return _abs(x)
 
 
 @op
@@ -135,17 +159,36 @@ def argmin(x, dim=None, keepdim=False):
     return jnp.argmin(x, axis=dim, keepdims=keepdim)
 
 
+def _take_at(x, indices, dim, keepdim):
+    values = jnp.take_along_axis(x, jnp.expand_dims(indices, dim), axis=dim)
+    return values if keepdim else jnp.squeeze(values, dim)
+
+
+# PyTorch's `max(dim)` sends the gradient to the one index it returns (the first of tied values),
+# while `amax` and the full `max()` share it evenly between ties; so the values along `dim` are
+# gathered at the arg-max rather than reduced with jnp.max.
+@op(static=("dim", "keepdim"), name="max")
+def _max_values(x, dim, keepdim=False):
+    return _take_at(x, jnp.argmax(x, axis=dim), dim, keepdim)
+
+
+@op(static=("dim", "keepdim"), name="min")
+def _min_values(x, dim, keepdim=False):
+    return _take_at(x, jnp.argmin(x, axis=dim), dim, keepdim)
+
+
 def max_with_indices(x, dim=None, keepdim=False):
     """PyTorch's `max`: the largest element, or `(values, indices)` along `dim`."""
     if dim is None:
         return amax(x)
-    return amax(x, dim, keepdim), argmax(x, dim, keepdim)
+    return _max_values(x, dim, keepdim), argmax(x, dim, keepdim)
 
 
 def min_with_indices(x, dim=None, keepdim=False):
+    """PyTorch's `min`: the smallest element, or `(values, indices)` along `dim`."""
     if dim is None:
         return amin(x)
-    return amin(x, dim, keepdim), argmin(x, dim, keepdim)
+    return _min_values(x, dim, keepdim), argmin(x, dim, keepdim)
 
 
 @op(static=("shape",))
@@ -265,10 +308,9 @@ def _encode_index(index):
             template.append(("slice", part.start, part.stop, part.step))
         elif part is None or part is Ellipsis or isinstance(part, (int, np.integer)):
             template.append(("item", part if not isinstance(part, np.integer) else int(part)))
-        elif isinstance(part, (list, tuple)):
-            template.append(("array",))
-            arrays.append(jnp.asarray(part))
-        else:  # an array or Variable of indices, or a boolean mask
+        else:  # an array, list or Variable of indices, or a boolean mask
+            if isinstance(part, (list, tuple)):
+                part = np.asarray(part)
             data = getattr(part, "data", part) if hasattr(part, "_node") else part
             if getattr(data, "dtype", None) == bool and not isinstance(data, jax.core.Tracer):
                 # a concrete mask becomes integer indices, so the kernel has static shapes
@@ -294,13 +336,52 @@ def _decode_index(template, arrays):
     return tuple(parts)
 
 
-@op(static=("template",))
+@op(static=("template",), name="getitem")
 def _getitem(x, template, arrays):
     return x[_decode_index(template, arrays)]
 
 
+def _dims_indexed(part) -> int:
+    """How many dimensions of the indexed array one part of an index consumes."""
+    if part is None or isinstance(part, bool):
+        return 0
+    dtype = getattr(part, "dtype", None)
+    if dtype == np.bool_:
+        return part.ndim
+    return 1
+
+
+def _check_int_bounds(index, shape) -> None:
+    """Raise IndexError for an out-of-range integer, as PyTorch does (jax would clamp it)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    consumed = builtins.sum(_dims_indexed(p) for p in parts if p is not Ellipsis)
+    if consumed > len(shape):
+        raise IndexError(
+            f"axon.Variable: too many indices: the Variable is {len(shape)}-dimensional, "
+            f"but {consumed} were indexed."
+        )
+    dim = 0
+    for part in parts:
+        if part is Ellipsis:
+            dim += len(shape) - consumed
+            continue
+        if isinstance(part, (int, np.integer)) and not isinstance(part, bool):
+            if not -shape[dim] <= part < shape[dim]:
+                raise IndexError(
+                    f"axon.Variable: index {part} is out of bounds for dimension {dim} "
+                    f"with size {shape[dim]}."
+                )
+        dim += _dims_indexed(part)
+
+
 def getitem(x, index):
-    """`x[index]` with PyTorch/numpy semantics: ints, slices, None, ..., integer and bool arrays."""
+    """`x[index]` with PyTorch/numpy semantics: ints, slices, None, ..., integer and bool arrays.
+
+    On a Variable an out-of-range integer raises IndexError, as in PyTorch; on arrays this is
+    jax indexing (which clamps).
+    """
+    if hasattr(x, "_node"):
+        _check_int_bounds(index, x.shape)
     template, arrays = _encode_index(index)
     arrays = [a.data if hasattr(a, "_node") and not a.requires_grad else a for a in arrays]
     return _getitem(x, template, arrays)

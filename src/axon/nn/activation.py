@@ -90,7 +90,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__(inplace)
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _check_number(self, "negative_slope", negative_slope)
 
     @classmethod
     def with_slope(cls, negative_slope: float) -> LeakyReLU:
@@ -108,7 +108,7 @@ class ELU(_Elementwise):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__(inplace)
-        self.alpha = float(alpha)
+        self.alpha = _check_number(self, "alpha", alpha)
 
     @classmethod
     def with_alpha(cls, alpha: float) -> ELU:
@@ -133,6 +133,7 @@ class Softmax(Module):
         self.dim = _check_dim(self, dim)
 
     def forward(self, input):  # noqa: A002
+        _check_dims_in_range(self, input, self.dim, min_ndim=1)
         return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
@@ -143,6 +144,7 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along `dim`, computed stably. Same `dim` note as Softmax."""
 
     def forward(self, input):  # noqa: A002
+        _check_dims_in_range(self, input, self.dim, min_ndim=1)
         return F.log_softmax(input, self.dim)
 
 
@@ -166,18 +168,44 @@ class Flatten(Module):
         self.end_dim = _check_dim(self, end_dim)
 
     def forward(self, input):  # noqa: A002
-        ndim = len(input.shape)
-        for d in (self.start_dim, self.end_dim):
-            if not -max(ndim, 1) <= d < max(ndim, 1):
-                raise _errors.value_error(
-                    self,
-                    f"dimension {d} is out of range for an input of shape "
-                    f"{_errors.shape_str(input.shape)}.",
-                )
+        _check_dims_in_range(self, input, self.start_dim, self.end_dim)
+        rank = max(len(input.shape), 1)  # a 0-d input flattens like a 1-d one, as in PyTorch
+        if self.start_dim % rank > self.end_dim % rank:
+            raise _errors.value_error(
+                self,
+                f"start_dim={self.start_dim} comes after end_dim={self.end_dim} for an input of "
+                f"shape {_errors.shape_str(input.shape)}.",
+            )
         return M.flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+def _check_dims_in_range(module: Module, input, *dims: int, min_ndim: int = 0) -> None:  # noqa: A002
+    """Name the module when a dim is not in the input (PyTorch's rank-0 rule: dims -1 and 0)."""
+    shape = tuple(input.shape)
+    if len(shape) < min_ndim:
+        raise _errors.value_error(
+            module,
+            f"expected an input with at least {min_ndim} dimension(s), "
+            f"got shape {_errors.shape_str(shape)}.",
+        )
+    rank = max(len(shape), 1)
+    for d in dims:
+        if not -rank <= d < rank:
+            raise _errors.value_error(
+                module,
+                f"dimension {d} is out of range for an input of shape {_errors.shape_str(shape)} "
+                f"(valid: {-rank} to {rank - 1}).",
+            )
+
+
+def _check_number(module: Module, name: str, value):
+    """A real number, kept as given so the repr reads like PyTorch's (`ELU(alpha=2)`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _errors.type_error(module, f"{name} must be a number, got {value!r}.")
+    return value
 
 
 def _check_dim(module: Module, dim) -> int:

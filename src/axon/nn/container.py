@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 
 from axon import _errors
-from axon.nn.module import Module, _bump_structure_version, _child_path, _set_path
+from axon.nn.module import Module, _bump_structure_version, _child_path, _indent, _set_path
 
 
 def _as_module(owner: Module, module) -> Module:
@@ -166,6 +166,23 @@ class ModuleList(_Container):
 
     def __iadd__(self, modules: Iterable) -> ModuleList:
         return self.extend(modules)
+
+    def __repr__(self) -> str:
+        """PyTorch's repr: a run of equal children collapses to "(0-2): 3 x Linear(...)"."""
+        reprs = [repr(m) for m in self._modules.values()]
+        if not reprs:
+            return f"{type(self).__name__}()"
+        blocks: list[list] = []  # [start, end, repr]
+        for i, r in enumerate(reprs):
+            if blocks and blocks[-1][2] == r:
+                blocks[-1][1] = i
+            else:
+                blocks.append([i, i, r])
+        lines = [
+            _indent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}")
+            for a, b, r in blocks
+        ]
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, x):
         for module in self._modules.values():

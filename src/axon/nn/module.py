@@ -89,6 +89,15 @@ class Module:
             _bump_structure_version()
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        # `del model.fc` / `del model.running_mean` unregisters, as in PyTorch.
+        if name not in self.__dict__ and name in self.__dict__.get("_modules", {}):
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+        self.__dict__.get("_buffer_names", {}).pop(name, None)
+        _bump_structure_version()
+
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: children of containers, by name ("0", "fc").
         modules = self.__dict__.get("_modules")
@@ -136,8 +145,21 @@ class Module:
                 yield name, value
 
     # ------------------------------------------------------------------ traversal
+    def _child_items(self) -> Iterator[tuple[str, Module]]:
+        """Every (name, sub-module) attribute, a shared sub-module under each of its names."""
+        for name, value in self._items():
+            if isinstance(value, Module):
+                yield name, value
+
     def named_children(self) -> dict[str, Module]:
-        return {n: v for n, v in self._items() if isinstance(v, Module)}
+        """Direct sub-modules by attribute name; one held twice is listed once (as PyTorch)."""
+        out: dict[str, Module] = {}
+        seen: set[int] = set()
+        for name, child in self._child_items():
+            if id(child) not in seen:
+                seen.add(id(child))
+                out[name] = child
+        return out
 
     def children(self) -> list[Module]:
         return list(self.named_children().values())
@@ -252,17 +274,15 @@ class Module:
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> dict[str, Any]:
-        """Parameters and persistent buffers as arrays, with PyTorch's keys and layouts."""
-        out: dict[str, Any] = {}
-        for path, module in self.named_modules(prefix).items():
-            persistent = module.__dict__.get("_buffer_names", {})
-            for name, value in module._items():
-                key = f"{path}.{name}" if path else name
-                if isinstance(value, Parameter):
-                    out.setdefault(key, value if keep_vars else value.data)
-                elif persistent.get(name) and value is not None:
-                    out.setdefault(key, value)
-        return out
+        """Parameters and persistent buffers as arrays, with PyTorch's keys, order and layouts.
+
+        As in PyTorch, each module lists its own parameters, then its persistent buffers, then its
+        children's entries; a sub-module held under two names appears under both.
+        """
+        return {
+            key: (value if keep_vars else value.data) if isinstance(value, Parameter) else value
+            for key, (_, _, value) in self._state_entries(prefix).items()
+        }
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy arrays from `state_dict` (axon or PyTorch) into this module's parameters and buffers.
@@ -303,17 +323,30 @@ class Module:
                 object.__setattr__(module, name, value)
         return IncompatibleKeys(missing, unexpected)
 
-    def _state_targets(self) -> dict[str, tuple[Module, str, jax.Array]]:
-        out = {}
-        for path, module in self.named_modules().items():
+    def _state_entries(self, prefix: str = "") -> dict[str, tuple[Module, str, Any]]:
+        """key -> (owning module, attribute name, Parameter or buffer), in state-dict order."""
+        out: dict[str, tuple[Module, str, Any]] = {}
+
+        def visit(module: Module, path: str) -> None:
             persistent = module.__dict__.get("_buffer_names", {})
-            for name, value in module._items():
-                key = f"{path}.{name}" if path else name
+            items = list(module._items())
+            for name, value in items:
                 if isinstance(value, Parameter):
-                    out.setdefault(key, (module, name, value.data))
-                elif persistent.get(name) and value is not None:
-                    out.setdefault(key, (module, name, value))
+                    out[f"{path}{name}"] = (module, name, value)
+            for name, value in items:
+                if persistent.get(name) and value is not None and not isinstance(value, Parameter):
+                    out[f"{path}{name}"] = (module, name, value)
+            for name, child in module._child_items():
+                visit(child, f"{path}{name}.")
+
+        visit(self, f"{prefix}." if prefix else "")
         return out
+
+    def _state_targets(self) -> dict[str, tuple[Module, str, jax.Array]]:
+        return {
+            key: (module, name, value.data if isinstance(value, Parameter) else value)
+            for key, (module, name, value) in self._state_entries().items()
+        }
 
     # ------------------------------------------------------------------ misc
     def apply(self, fn: Callable[[Module], None]) -> Module:
@@ -345,12 +378,16 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = [f"({name}): " + _indent(repr(child)) for name, child in self.named_children().items()]
+        # PyTorch's layout: extra_repr lines, then "(name): child" lines, indented by two.
         extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + _indent(repr(child)) for name, child in self._child_items()]
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{type(self).__name__}({extra_lines[0]})"
+        lines = extra_lines + child_lines
         if not lines:
-            return f"{type(self).__name__}({extra})"
-        body = "\n  ".join(([extra] if extra else []) + lines)
-        return f"{type(self).__name__}(\n  {body}\n)"
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def summary(self, input_shape, dtype=jnp.float32, print_fn: Callable[[str], None] | None = print):
         """Print (and return) a table of every sub-module's output shape and parameter count.
@@ -507,7 +544,9 @@ def _set_path(module: Module, path: str) -> None:
 
 
 def _indent(text: str) -> str:
-    return text.replace("\n", "\n  ")
+    """Indent every line after the first by two spaces, leaving blank lines empty (PyTorch)."""
+    first, *rest = text.split("\n")
+    return "\n".join([first] + [f"  {line}" if line.strip() else "" for line in rest])
 
 
 def _to_array(value):
