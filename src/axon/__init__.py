@@ -8,7 +8,7 @@ from axon import _random
 from axon._random import get_rng_state, manual_seed, set_rng_state
 from axon._tensor import Tensor
 from axon.autograd import Variable, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from axon import functional, nn
+from axon import functional, nn, optim
 
 __version__ = "0.1.0"
 
@@ -18,6 +18,7 @@ __all__ = [
     "enable_grad",
     "functional",
     "nn",
+    "optim",
     "get_rng_state",
     "is_grad_enabled",
     "manual_seed",

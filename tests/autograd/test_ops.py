@@ -164,6 +164,13 @@ INDEX_CASES = [
         "bool-mask-rows", lambda a: a[MASK[:, 0]], lambda a: a[torch.tensor(MASK[:, 0])], [(3, 4)]
     ),
     Case("variable-mask", lambda a: a[a > 0], lambda a: a[a > 0], [(3, 4)]),
+    Case(
+        "bool-list-dim1",
+        lambda a: a[:, [True, False, False, True]],
+        lambda a: a[:, [True, False, False, True]],
+        [(3, 4)],
+    ),
+    Case("ellipsis-int-array", lambda a: a[..., [0, 0]], lambda a: a[..., [0, 0]], [(2, 3, 4)]),
 ]
 
 # ----------------------------------------------------------------------------- comparisons
@@ -589,3 +596,38 @@ def test_no_gradient_through_argmax_and_comparisons_under_backward():
     (a * mask).sum().backward()
     assert a.grad.tolist() == [1.0, 0.0, 1.0]
     assert axon.is_grad_enabled()
+
+
+@pytest.mark.parametrize(
+    "index, message",
+    [
+        (5, "index 5 is out of bounds for dimension 0 with size 3"),
+        (-4, "index -4 is out of bounds for dimension 0 with size 3"),
+        ((0, 4), "index 4 is out of bounds for dimension 1 with size 4"),
+        ((..., 7), "index 7 is out of bounds for dimension 1 with size 4"),
+        ((None, 1, 9), "index 9 is out of bounds for dimension 1 with size 4"),
+        ((0, 0, 0), "too many indices"),
+    ],
+    ids=["int", "negative", "second-dim", "ellipsis", "none", "too-many"],
+)
+def test_out_of_range_index_raises_as_torch(index, message):
+    """jax clamps out-of-range integers; a Variable raises IndexError, as a torch tensor does."""
+    a = Variable(jnp.zeros((3, 4)), requires_grad=True)
+    with pytest.raises(IndexError, match=message):
+        a[index]
+    with pytest.raises(IndexError):
+        torch.zeros(3, 4)[index]
+
+
+def test_iteration_yields_differentiable_rows():
+    data = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+    a, t = Variable(jnp.asarray(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    rows = list(a)
+    assert len(rows) == 3 and all(r.shape == (2,) for r in rows)
+    first, _, last = a
+    (first * 2 + last).sum().backward()
+    first_t, _, last_t = t
+    (first_t * 2 + last_t).sum().backward()
+    assert_close(a.grad, t.grad)
+    with pytest.raises(TypeError, match="0-d"):
+        iter(Variable(jnp.asarray(1.0)))

@@ -98,11 +98,11 @@ def torch_net():
 
 
 def axon_mlp():
-    return nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3))
+    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4))
 
 
 def torch_mlp():
-    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
+    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
 
 
 class MyMLP(nn.Module):
@@ -184,16 +184,16 @@ def test_attribute_order_is_state_dict_order():
     class Ordered(nn.Module):
         def __init__(self):
             super().__init__()
-            self.c = nn.Linear(2, 2)
-            self.a = nn.Linear(2, 2, bias=False)
-            self.b = nn.Linear(2, 2)
+            self.c = nn.Linear(3, 2)
+            self.a = nn.Linear(3, 2, bias=False)
+            self.b = nn.Linear(3, 2)
 
     class TorchOrdered(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.c = torch.nn.Linear(2, 2)
-            self.a = torch.nn.Linear(2, 2, bias=False)
-            self.b = torch.nn.Linear(2, 2)
+            self.c = torch.nn.Linear(3, 2)
+            self.a = torch.nn.Linear(3, 2, bias=False)
+            self.b = torch.nn.Linear(3, 2)
 
     keys = list(Ordered().state_dict())
     assert keys == ["c.weight", "c.bias", "a.weight", "b.weight", "b.bias"]
@@ -243,8 +243,8 @@ def test_shared_parameters_are_counted_once():
     class Tied(nn.Module):
         def __init__(self):
             super().__init__()
-            self.a = nn.Linear(4, 4)
-            self.b = nn.Linear(4, 4)
+            self.a = nn.Linear(8, 8)
+            self.b = nn.Linear(8, 8)
             self.b.weight = self.a.weight
 
         def forward(self, x):
@@ -253,8 +253,8 @@ def test_shared_parameters_are_counted_once():
     class TorchTied(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.a = torch.nn.Linear(4, 4)
-            self.b = torch.nn.Linear(4, 4)
+            self.a = torch.nn.Linear(8, 8)
+            self.b = torch.nn.Linear(8, 8)
             self.b.weight = self.a.weight
 
         def forward(self, x):
@@ -262,10 +262,10 @@ def test_shared_parameters_are_counted_once():
 
     model, ref = twin(Tied(), TorchTied())
     assert list(model.named_parameters()) == [k for k, _ in ref.named_parameters()]
-    assert model.num_parameters() == sum(p.numel() for p in ref.parameters()) == 24
+    assert model.num_parameters() == sum(p.numel() for p in ref.parameters()) == 80
     assert list(model.state_dict()) == list(ref.state_dict())  # both keys, as PyTorch
     # the tied weight gets the gradient of both uses
-    x = data(3, 4)
+    x = data(4, 8)
     model(x).sum().backward()
     ref(torch.tensor(x)).sum().backward()
     assert_close(model.a.weight.grad, ref.a.weight.grad)
@@ -276,13 +276,13 @@ def test_shared_submodule_is_listed_once_but_keeps_both_state_dict_keys():
     class Shared(nn.Module):
         def __init__(self):
             super().__init__()
-            self.a = nn.Linear(2, 2)
+            self.a = nn.Linear(3, 2)
             self.b = self.a
 
     class TorchShared(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.a = torch.nn.Linear(2, 2)
+            self.a = torch.nn.Linear(3, 2)
             self.b = self.a
 
     model, ref = twin(Shared(), TorchShared())
@@ -296,20 +296,20 @@ def test_shared_submodule_is_listed_once_but_keeps_both_state_dict_keys():
 # ------------------------------------------------------------------------------ the seed's MyMLP
 @pytest.fixture
 def mlp_pair():
-    return twin(MyMLP(6, 8, 3), TorchMyMLP(6, 8, 3))
+    return twin(MyMLP(6, 8, 4), TorchMyMLP(6, 8, 4))
 
 
 def test_seed_mymlp_forward_and_parameters(mlp_pair):
     model, _ = mlp_pair
     out = model(axon.Variable(data(4, 6)))
-    assert out.shape == (4, 3)
+    assert out.shape == (4, 4)
     expected = [
         model.fc1.weight, model.fc1.bias, model.bn1.weight, model.bn1.bias,
         model.fc2.weight, model.fc2.bias, model.fc3.weight, model.fc3.bias,
     ]  # fmt: skip
     got = model.parameters()
     assert all(a is b for a, b in zip(got, expected, strict=True))
-    assert model.num_parameters() == 6 * 8 + 8 + 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3
+    assert model.num_parameters() == 6 * 8 + 8 + 8 + 8 + 8 * 8 + 8 + 8 * 4 + 4
 
 
 def test_seed_mymlp_state_dict_keys(mlp_pair):
@@ -322,7 +322,7 @@ def test_seed_mymlp_state_dict_keys(mlp_pair):
 
 def test_seed_mymlp_train_eval_reach_bn1(mlp_pair):
     model, ref = mlp_pair
-    x = data(5, 6)
+    x = data(4, 6)
     assert model.is_training() and model.bn1.training
     model.eval()
     assert not model.is_training() and not model.bn1.training
@@ -339,7 +339,7 @@ def test_seed_mymlp_train_eval_reach_bn1(mlp_pair):
 
 def test_seed_mymlp_backward_fills_every_grad(mlp_pair):
     model, ref = mlp_pair
-    x = data(5, 6)
+    x = data(4, 6)
     model(x).sum().backward()
     ref(torch.tensor(x)).sum().backward()
     named = model.named_parameters()
@@ -376,9 +376,9 @@ def test_traversal_names_match_torch():
 def test_num_parameters_counts_only_trainable():
     assert nn.Linear(10, 5).num_parameters() == 55  # the seed's figure
     model = axon_mlp()
-    assert model.num_parameters() == 5 * 7 + 7 + 7 * 3 + 3
+    assert model.num_parameters() == 6 * 8 + 8 + 8 * 4 + 4
     model[0].weight.requires_grad_(False)
-    assert model.num_parameters() == 7 + 7 * 3 + 3
+    assert model.num_parameters() == 8 + 8 * 4 + 4
 
 
 def test_train_eval_set_training_recurse():
@@ -399,7 +399,7 @@ def test_train_eval_set_training_recurse():
 @pytest.mark.parametrize("set_to_none", [True, False], ids=["set_to_none", "zeros"])
 def test_zero_grad(set_to_none):
     model, ref = twin(axon_mlp(), torch_mlp())
-    x = data(4, 5)
+    x = data(4, 6)
     model(x).sum().backward()
     ref(torch.tensor(x)).sum().backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -422,7 +422,7 @@ def test_zero_grad_default_sets_none_and_leaves_untouched_grads_none():
     model = axon_mlp()
     model.zero_grad(set_to_none=False)  # no grads yet: stay None, as in PyTorch
     assert all(p.grad is None for p in model.parameters())
-    model(data(2, 5)).sum().backward()
+    model(data(4, 6)).sum().backward()
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
 
@@ -443,8 +443,8 @@ def test_apply_visits_children_first_like_torch():
 
 
 def test_to_dtype_casts_floats_and_keeps_integer_buffers():
-    model = MyMLP(3, 4, 2)
-    model(data(4, 3)).sum().backward()
+    model = MyMLP(6, 8, 4)
+    model(data(4, 6)).sum().backward()
     assert model.to(jnp.bfloat16) is model
     assert all(p.dtype == jnp.bfloat16 for p in model.parameters())
     assert all(p.grad.dtype == jnp.bfloat16 for p in model.parameters())
@@ -459,7 +459,7 @@ def test_to_dtype_casts_floats_and_keeps_integer_buffers():
 
 def test_to_unknown_device_raises():
     with pytest.raises(ValueError, match=r"axon\.nn\.Module\.to: no 'tpu' device is available"):
-        nn.Linear(2, 2).to("tpu")
+        nn.Linear(3, 2).to("tpu")
 
 
 def test_requires_grad_():
@@ -487,7 +487,7 @@ def test_forward_not_implemented():
     [
         (axon_mlp, torch_mlp),
         (axon_net, torch_net),
-        (lambda: MyMLP(4, 6, 2), lambda: TorchMyMLP(4, 6, 2)),
+        (lambda: MyMLP(6, 8, 4), lambda: TorchMyMLP(6, 8, 4)),
     ],
     ids=["sequential", "nested_custom", "seed_mymlp"],
 )
@@ -506,7 +506,7 @@ def test_state_dict_keys_shapes_and_torch_loading(make):
 
 def test_state_dict_round_trip_axon_to_torch():
     model, ref = axon_net(), torch_net()
-    x = data(5, 6)
+    x = data(4, 6)
     model.features[0].weight.data = model.features[0].weight.data * 2  # differ from torch's init
     ref.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
     model.eval()
@@ -559,16 +559,16 @@ def test_non_strict_load_returns_missing_and_unexpected():
     # a shape mismatch is an error even when not strict (as in PyTorch)
     before = snapshot(model)
     with pytest.raises(
-        ValueError, match=r"shape mismatches: 0\.weight: expected \(7, 5\), got \(5, 7\)"
+        ValueError, match=r"shape mismatches: 0\.weight: expected \(8, 6\), got \(6, 8\)"
     ):
-        model.load_state_dict({"0.weight": torch.zeros(5, 7)}, strict=False)
+        model.load_state_dict({"0.weight": torch.zeros(6, 8)}, strict=False)
     for key, value in snapshot(model).items():
         np.testing.assert_array_equal(value, before[key])
 
 
 # --------------------------------------------------------------------------------------- pytrees
 def test_tree_leaves_are_parameters_and_buffers():
-    model = MyMLP(3, 4, 2)
+    model = MyMLP(6, 8, 4)
     leaves = jax.tree.leaves(model)
     expected = list(model.state_dict().values())
     assert len(leaves) == len(expected)
@@ -586,7 +586,7 @@ def test_tree_round_trip_rebuilds_an_equal_module():
     assert type(again) is type(model) and again is not model
     assert repr(again) == repr(model)
     assert list(again.state_dict()) == list(model.state_dict())
-    x = data(3, 6)
+    x = data(4, 6)
     assert_close(again(x), model(x))
 
 
@@ -600,7 +600,7 @@ def test_jit_of_module_equals_eager():
 
 def test_jax_grad_of_module_matches_backward_and_torch():
     model, ref = twin(axon_mlp(), torch_mlp())
-    x = data(4, 5)
+    x = data(4, 6)
 
     def loss(m, x):
         return (m(x) ** 2).mean().data
@@ -617,8 +617,8 @@ def test_jax_grad_of_module_matches_backward_and_torch():
 
 def test_jax_grad_with_integer_buffers_needs_allow_int():
     # BatchNorm's num_batches_tracked is an integer leaf: jax.grad refuses it unless allow_int.
-    model = MyMLP(3, 4, 2).eval()
-    x = jnp.asarray(data(4, 3))
+    model = MyMLP(6, 8, 4).eval()
+    x = jnp.asarray(data(4, 6))
     grads = jax.grad(lambda m: m(x).sum().data, allow_int=True)(model)
     model(x).sum().backward()
     for g, p in zip(grads.parameters(), model.parameters(), strict=True):
@@ -627,9 +627,9 @@ def test_jax_grad_with_integer_buffers_needs_allow_int():
 
 def test_vmap_over_inputs_with_module_closed_over():
     model = axon_mlp()
-    xs = jnp.asarray(data(6, 4, 5))
+    xs = jnp.asarray(data(3, 4, 6))
     out = jax.vmap(lambda x: model(x).data)(xs)
-    assert out.shape == (6, 4, 3)
+    assert out.shape == (3, 4, 4)
     assert_close(out, model(xs))
 
 
@@ -643,7 +643,7 @@ def test_identical_modules_share_treedef_and_do_not_retrace():
 
     a, b = axon_mlp(), axon_mlp()
     assert jax.tree.structure(a) == jax.tree.structure(b)
-    x = jnp.asarray(data(2, 5))
+    x = jnp.asarray(data(4, 6))
     f(a, x)
     out_b = f(b, x)
     assert len(traces) == 1
@@ -681,15 +681,15 @@ def test_print_nested_custom_module_equals_torch():
 
 
 def test_print_seed_mymlp_with_batchnorm_equals_torch():
-    ours = repr(MyMLP(4, 6, 2))
-    assert ours.replace("MyMLP", "X") == repr(TorchMyMLP(4, 6, 2)).replace("TorchMyMLP", "X")
+    ours = repr(MyMLP(6, 8, 4))
+    assert ours.replace("MyMLP", "X") == repr(TorchMyMLP(6, 8, 4)).replace("TorchMyMLP", "X")
 
 
 def test_print_multiline_extra_repr_matches_torch():
     class Info(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc = nn.Linear(1, 1)
+            self.fc = nn.Linear(3, 2)
 
         def extra_repr(self):
             return "first\nsecond"
@@ -697,7 +697,7 @@ def test_print_multiline_extra_repr_matches_torch():
     class TorchInfo(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc = torch.nn.Linear(1, 1)
+            self.fc = torch.nn.Linear(3, 2)
 
         def extra_repr(self):
             return "first\nsecond"
@@ -708,33 +708,34 @@ def test_print_multiline_extra_repr_matches_torch():
 
 
 def test_summary_table():
-    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     printed = []
-    text = model.summary((2, 6), print_fn=printed.append)
+    text = model.summary((4, 6), print_fn=printed.append)
     assert printed == [text]
     lines = text.splitlines()
-    assert re.search(r"0 \(Linear\)\s+\[2, 8\]\s+56\b", text)
-    assert re.search(r"1 \(ReLU\)\s+\[2, 8\]\s+0\b", text)
-    assert re.search(r"2 \(Linear\)\s+\[2, 3\]\s+27\b", text)
-    assert "Total params: 83" in lines
-    assert "Trainable params: 83" in lines
+    assert re.search(r"0 \(Linear\)\s+\[4, 8\]\s+56\s*\n", text)
+    assert "Output: [4, 4]" in lines
+    assert re.search(r"1 \(ReLU\)\s+\[4, 8\]\s+0\s*\n", text)
+    assert re.search(r"2 \(Linear\)\s+\[4, 4\]\s+36\s*\n", text)
+    assert "Total params: 92" in lines
+    assert "Trainable params: 92" in lines
     assert "Non-trainable params: 0" in lines
     model[0].requires_grad_(False)
-    text = model.summary((2, 6), print_fn=None)
+    text = model.summary((4, 6), print_fn=None)
     assert (
-        "Trainable params: 27" in text.splitlines()
+        "Trainable params: 36" in text.splitlines()
         and "Non-trainable params: 56" in text.splitlines()
     )
 
 
 def test_summary_leaves_model_and_rng_untouched(capsys):
-    model = MyMLP(3, 4, 2)
+    model = MyMLP(6, 8, 4)
     before = snapshot(model)
     key = axon.get_rng_state()
-    model.summary((5, 3))
+    model.summary((4, 6))
     out = capsys.readouterr().out
-    assert "fc1 (Linear)" in out and "bn1 (BatchNorm1d)" in out and "[5, 2]" in out
-    assert "Total params: 54" in out  # 3*4+4 + 4+4 + 4*4+4 + 4*2+2
+    assert "fc1 (Linear)" in out and "bn1 (BatchNorm1d)" in out and "[4, 4]" in out
+    assert "Total params: 180" in out  # 6*8+8 + 8+8 + 8*8+8 + 8*4+4
     assert axon.get_rng_state() is key
     assert not any("_summary_path" in m.__dict__ for m in model.modules())
     assert not any(m.__dict__.get("_forward_hooks") for m in model.modules())
@@ -752,7 +753,7 @@ def test_forward_hooks_register_replace_and_remove():
         calls.append((module, len(inputs), output.shape))
 
     handle = layer.register_forward_hook(record)
-    x = jnp.ones((4, 3))
+    x = jnp.asarray(data(4, 3))
     plain = layer(x)
     assert calls == [(layer, 1, (4, 2))]
 
@@ -771,8 +772,8 @@ def test_forward_hook_on_child_sees_intermediate_output():
     model = axon_mlp()
     seen = []
     model[1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
-    model(jnp.ones((2, 5)))
-    assert seen == [(2, 7)]
+    model(jnp.ones((4, 6)))
+    assert seen == [(4, 8)]
 
 
 def test_del_attribute_unregisters_like_torch():

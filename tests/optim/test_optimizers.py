@@ -24,10 +24,6 @@ TOL = {
     np.float32: dict(rtol=1e-6, atol=1e-6),
     np.float64: dict(rtol=1e-12, atol=1e-13),
 }
-# Optimizer state in float32: optax forms `1 - beta` from the float32 beta (1 - f32(0.999) is
-# 1.3e-5 away from f32(1 - 0.999), which PyTorch forms in double), so second moments differ by
-# that much relatively while the parameters (normalised by sqrt(v)) stay within TOL.
-STATE_TOL = {np.float32: dict(rtol=3e-5, atol=1e-7), np.float64: TOL[np.float64]}
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
 
 SHAPES = [(4, 3), (4,), (2, 4)]  # W, b, V of a small tanh layer and a linear read-out
@@ -64,7 +60,7 @@ def _pair(dtype, seed=0):
 
 
 def _feed(params, grads, mask=None):
-    for i, (p, g) in enumerate(zip(params, grads)):
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         p.grad = None if mask is not None and not mask[i] else jnp.asarray(g)
 
 
@@ -73,7 +69,7 @@ def _run(opt, topt, params, tparams, problem, steps, mask_fn=None):
         grads = problem.grads(tparams)
         mask = mask_fn(t) if mask_fn else None
         if mask is not None:
-            for tp, keep in zip(tparams, mask):
+            for tp, keep in zip(tparams, mask, strict=True):
                 if not keep:
                     tp.grad = None
         _feed(params, grads, mask)
@@ -82,7 +78,7 @@ def _run(opt, topt, params, tparams, problem, steps, mask_fn=None):
 
 
 def _assert_params(params, tparams, dtype):
-    for p, tp in zip(params, tparams):
+    for p, tp in zip(params, tparams, strict=True):
         assert_close(p.data, tp, **TOL[dtype])
 
 
@@ -98,7 +94,8 @@ def _torch_state_dict(sd):
     """An axon optimizer state dict with every array converted to a torch tensor."""
     return {
         "state": {
-            k: {n: torch.tensor(np.asarray(v)) for n, v in s.items()} for k, s in sd["state"].items()
+            k: {n: torch.tensor(np.asarray(v)) for n, v in s.items()}
+            for k, s in sd["state"].items()
         },
         "param_groups": [dict(g) for g in sd["param_groups"]],
     }
@@ -110,7 +107,7 @@ def _assert_states(opt, topt, dtype):
     for i, tstate in theirs["state"].items():
         assert list(ours["state"][i]) == list(tstate)  # torch's names, in torch's order
         for name, value in tstate.items():
-            assert_close(ours["state"][i][name], value, **STATE_TOL[dtype])
+            assert_close(ours["state"][i][name], value, **TOL[dtype])
 
 
 # ----------------------------------------------------------------------------- trajectories
@@ -173,7 +170,10 @@ def test_trajectory_equals_torch(name, kwargs, dtype):
 def test_none_grads_are_skipped_with_per_parameter_state(name, kwargs):
     """b gets a gradient every other step, V never: neither V nor its state change."""
     params, tparams = _pair(np.float32)
-    opt, topt = getattr(optim, name)(params, **kwargs), getattr(torch.optim, name)(tparams, **kwargs)
+    opt, topt = (
+        getattr(optim, name)(params, **kwargs),
+        getattr(torch.optim, name)(tparams, **kwargs),
+    )
     v_before = params[2].data
 
     def mask(t):
@@ -187,6 +187,20 @@ def test_none_grads_are_skipped_with_per_parameter_state(name, kwargs):
     if name == "Adam":
         assert float(opt.state[params[0]]["step"]) == 10.0
         assert float(opt.state[params[1]]["step"]) == 5.0
+
+
+def test_momentum_switched_off_and_on_keeps_the_buffer_as_torch():
+    params, tparams = _pair(np.float32)
+    opt, topt = _make("SGD", dict(lr=0.1, momentum=0.9), params, tparams)
+    problem = Problem(np.float32)
+    live = None
+    for momentum, steps in ((0.9, 3), (0, 2), (0.5, 2)):
+        opt.param_groups[0]["momentum"] = topt.param_groups[0]["momentum"] = momentum
+        _run(opt, topt, params, tparams, problem, steps)
+        live = live or opt.state[params[0]]
+    _assert_params(params, tparams, np.float32)
+    _assert_states(opt, topt, np.float32)
+    assert opt.state[params[0]] is live  # the same dict object, updated in place as torch's
 
 
 # ----------------------------------------------------------------------------- no retrace
@@ -220,7 +234,7 @@ def test_hyperparameter_change_takes_effect_without_retracing(name, kwargs, chan
     _run(opt, topt, params, tparams, problem, steps=3)
     traces = cls.traces
     assert traces >= 1
-    for group, tgroup in zip(opt.param_groups, topt.param_groups):
+    for group, tgroup in zip(opt.param_groups, topt.param_groups, strict=True):
         group.update(changes)
         tgroup.update(changes)
     _run(opt, topt, params, tparams, problem, steps=3)
@@ -229,7 +243,7 @@ def test_hyperparameter_change_takes_effect_without_retracing(name, kwargs, chan
     opt.param_groups[0]["maximize"] = True  # a structural change does retrace
     _feed(params, problem.grads(tparams))
     opt.step()
-    assert cls.traces == traces + 1
+    assert cls.traces > traces
 
 
 # ----------------------------------------------------------------------------- state dicts
@@ -241,7 +255,9 @@ SD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS])
+@pytest.mark.parametrize(
+    "name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS]
+)
 def test_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs):
     params, tparams = _pair(np.float32)
     topt = _make_one(torch.optim, name, kwargs, tparams)
@@ -249,7 +265,7 @@ def test_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs):
     for _ in range(5):
         problem.grads(tparams)
         topt.step()
-    for p, tp in zip(params, tparams):
+    for p, tp in zip(params, tparams, strict=True):
         p.data = jnp.asarray(tp.detach().numpy())
     opt = _make_one(optim, name, {**kwargs, "lr": 123.0}, params)  # lr comes from the dict
     opt.load_state_dict(_numpy_state_dict(topt.state_dict()))
@@ -259,7 +275,9 @@ def test_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs):
     _assert_states(opt, topt, np.float32)
 
 
-@pytest.mark.parametrize("name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS])
+@pytest.mark.parametrize(
+    "name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS]
+)
 def test_torch_continues_from_an_axon_state_dict(name, kwargs):
     params, tparams = _pair(np.float32)
     opt = _make_one(optim, name, kwargs, params)
@@ -268,7 +286,7 @@ def test_torch_continues_from_an_axon_state_dict(name, kwargs):
         _feed(params, problem.grads(tparams))
         opt.step()
     with torch.no_grad():
-        for p, tp in zip(params, tparams):
+        for p, tp in zip(params, tparams, strict=True):
             tp.copy_(torch.tensor(np.asarray(p.data)))
     topt = _make_one(torch.optim, name, kwargs, tparams)
     topt.load_state_dict(_torch_state_dict(opt.state_dict()))
@@ -276,7 +294,9 @@ def test_torch_continues_from_an_axon_state_dict(name, kwargs):
     _assert_params(params, tparams, np.float32)
 
 
-@pytest.mark.parametrize("name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS])
+@pytest.mark.parametrize(
+    "name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS]
+)
 def test_state_dict_round_trip(name, kwargs):
     params, tparams = _pair(np.float32)
     opt = _make_one(optim, name, kwargs, params)
@@ -297,7 +317,7 @@ def test_state_dict_round_trip(name, kwargs):
         _feed(twins, grads)
         opt.step()
         twin.step()
-    for p, q in zip(params, twins):
+    for p, q in zip(params, twins, strict=True):
         np.testing.assert_array_equal(p.data, q.data)
 
 
@@ -341,7 +361,9 @@ def _load_error_cases():
 _LOAD_ERRORS, _make_sgd = _load_error_cases()
 
 
-@pytest.mark.parametrize("saved, match", [c[1:] for c in _LOAD_ERRORS], ids=[c[0] for c in _LOAD_ERRORS])
+@pytest.mark.parametrize(
+    "saved, match", [c[1:] for c in _LOAD_ERRORS], ids=[c[0] for c in _LOAD_ERRORS]
+)
 def test_load_state_dict_errors_change_nothing(saved, match):
     opt = _make_sgd()
     params = opt.param_groups[0]["params"]
@@ -367,7 +389,7 @@ def test_state_dict_keys_may_be_strings():
     assert opt.state[p]["momentum_buffer"].dtype == jnp.float32
 
 
-# ----------------------------------------------------------------------------- zero_grad, closure, grads
+# ----------------------------------------------------------------------------- grads and closures
 def test_zero_grad_both_modes():
     a, b = Parameter(jnp.ones(2)), Parameter(jnp.ones(3))
     opt = optim.SGD([a, b], lr=0.1)
@@ -438,15 +460,15 @@ def test_step_with_a_list_or_dict_of_gradients():
         lambda t: [grads[0], grads[1] if t > 0 else None, axon.Variable(grads[2])],
     )
     by_name = run(
-        lambda ps: optim.SGD(dict(zip(names, ps)), lr=0.1, momentum=0.9),
-        lambda t: {n: g for n, g in zip(names, grads) if t > 0 or n != "fc.bias"},
+        lambda ps: optim.SGD(dict(zip(names, ps, strict=True)), lr=0.1, momentum=0.9),
+        lambda t: {n: g for n, g in zip(names, grads, strict=True) if t > 0 or n != "fc.bias"},
     )
     by_position = run(
         lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
-        lambda t: dict(zip(names, [grads[0], grads[1] if t > 0 else None, grads[2]])),
+        lambda t: dict(zip(names, [grads[0], grads[1] if t > 0 else None, grads[2]], strict=True)),
     )
     for got in (as_list, by_name, by_position):
-        for a, e in zip(got, expected):
+        for a, e in zip(got, expected, strict=True):
             np.testing.assert_array_equal(a, e)
 
 
@@ -473,7 +495,7 @@ def test_from_optax_sgd_equals_sgd():
         _feed(twins, grads)
         ours.step()
         reference.step()
-    for p, q in zip(params, twins):
+    for p, q in zip(params, twins, strict=True):
         assert_close(p.data, q.data, rtol=1e-6, atol=1e-7)
 
 
@@ -533,7 +555,7 @@ def test_param_groups_are_torchs():
     params, tparams = _pair(np.float32)
     opt = optim.Adam(_groups(params), lr=0.3, betas=(0.8, 0.9))
     topt = torch.optim.Adam(_groups(tparams), lr=0.3, betas=(0.8, 0.9))
-    for g, tg in zip(opt.param_groups, topt.param_groups):
+    for g, tg in zip(opt.param_groups, topt.param_groups, strict=True):
         for key in ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"):
             assert g[key] == tg[key], key
     extra = Parameter(jnp.zeros(5))
@@ -587,7 +609,7 @@ CONSTRUCTION_ERRORS = [
     ("empty", lambda: optim.SGD([]), ValueError,
      r"axon.optim.SGD: optimizer got an empty parameter list\. Pass model.parameters\(\)"),
     ("exhausted-generator", lambda: optim.SGD(iter([])), ValueError,
-     r"optimizer got an empty parameter list\. .*a generator or iterator can be consumed only once"),
+     r"empty parameter list\. .*a generator or iterator can be consumed only once"),
     ("single-parameter", lambda: optim.SGD(_p()), TypeError,
      r"axon.optim.SGD: params should be an iterable of Parameters or of param-group dicts, got a "
      r"single Parameter\. Wrap it in a list"),
@@ -597,7 +619,7 @@ CONSTRUCTION_ERRORS = [
      r"got a single dict\. Wrap it in a list"),
     ("array", lambda: optim.SGD([jnp.zeros(2)]), TypeError,
      r"axon.optim.SGD.add_param_group: optimizer can only optimize Parameters, but params\[0\] is "
-     r"jaxlib.*Array\. Wrap arrays in axon.nn.Parameter"),
+     r"jax.Array\. Wrap arrays in axon.nn.Parameter"),
     ("set", lambda: optim.SGD([{"params": {_p()}}]), TypeError,
      r"ordered collections.*Use a list instead"),
     ("non-leaf", lambda: optim.SGD([_p() * 2]), ValueError,
@@ -630,7 +652,8 @@ HYPER_ERRORS = [
     ("sgd-nesterov-no-momentum", lambda: optim.SGD([_p()], nesterov=True),
      r"axon.optim.SGD: Nesterov momentum requires a momentum and zero dampening, got "
      r"momentum=0, dampening=0\. Set momentum > 0 and dampening=0, or nesterov=False\."),
-    ("sgd-nesterov-dampening", lambda: optim.SGD([_p()], momentum=0.9, dampening=0.1, nesterov=True),
+    ("sgd-nesterov-dampening",
+     lambda: optim.SGD([_p()], momentum=0.9, dampening=0.1, nesterov=True),
      r"got momentum=0.9, dampening=0.1"),
     ("adam-lr", lambda: optim.Adam([_p()], lr=-0.1), r"axon.optim.Adam: invalid learning rate"),
     ("adam-nan-lr", lambda: optim.Adam([_p()], lr=float("nan")), r"expected lr >= 0, got nan"),
@@ -646,14 +669,18 @@ HYPER_ERRORS = [
 
 
 @pytest.mark.parametrize(
-    "build, exc, match", [c[1:] for c in CONSTRUCTION_ERRORS], ids=[c[0] for c in CONSTRUCTION_ERRORS]
+    "build, exc, match",
+    [c[1:] for c in CONSTRUCTION_ERRORS],
+    ids=[c[0] for c in CONSTRUCTION_ERRORS],
 )
 def test_construction_errors(build, exc, match):
     with pytest.raises(exc, match=match):
         build()
 
 
-@pytest.mark.parametrize("build, match", [c[1:] for c in HYPER_ERRORS], ids=[c[0] for c in HYPER_ERRORS])
+@pytest.mark.parametrize(
+    "build, match", [c[1:] for c in HYPER_ERRORS], ids=[c[0] for c in HYPER_ERRORS]
+)
 def test_hyperparameter_errors_as_torch(build, match):
     with pytest.raises(ValueError, match=match):
         build()
@@ -693,7 +720,9 @@ STEP_ERRORS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("call, exc, match", [c[1:] for c in STEP_ERRORS], ids=[c[0] for c in STEP_ERRORS])
+@pytest.mark.parametrize(
+    "call, exc, match", [c[1:] for c in STEP_ERRORS], ids=[c[0] for c in STEP_ERRORS]
+)
 def test_step_errors(call, exc, match):
     opt = optim.SGD([_p(), _p()], lr=0.1)
     with pytest.raises(exc, match=match):

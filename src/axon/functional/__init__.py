@@ -51,11 +51,25 @@ from axon.functional.math import (
     where,
 )
 
-from axon.autograd import variable as _variable
-from axon.functional import activation as _activation
-from axon.functional import math as _math
+from axon.functional.dropout import dropout
+from axon.functional.linear import linear
+from axon.functional.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from axon.functional.norm import batch_norm
+
+# Variable's operators and methods dispatch to these op modules (they cannot import them
+# themselves: the ops import the tape, which imports Variable).
+from axon.autograd import variable as _variable  # noqa: E402
+from axon.functional import activation as _activation  # noqa: E402
+from axon.functional import math as _math  # noqa: E402
 
 _variable._ops, _variable._act = _math, _activation
-
-from axon.functional.dropout import dropout  # noqa: E402
-from axon.functional.linear import linear  # noqa: E402

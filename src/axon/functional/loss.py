@@ -134,7 +134,7 @@ def _check_class_weight(where, weight, n_classes: int) -> None:
         )
 
 
-def _check_label_smoothing(where, label_smoothing) -> None:
+def check_label_smoothing(where, label_smoothing) -> None:
     if (
         not isinstance(label_smoothing, (int, float))
         or isinstance(label_smoothing, bool)
@@ -145,9 +145,19 @@ def _check_label_smoothing(where, label_smoothing) -> None:
         )
 
 
-def _check_ignore_index(where, ignore_index) -> None:
+def check_ignore_index(where, ignore_index) -> None:
     if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
         raise _errors.type_error(where, f"ignore_index must be an int, got {ignore_index!r}.")
+
+
+def check_beta(where, beta) -> None:
+    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or beta < 0:
+        raise _errors.value_error(where, f"beta must be a non-negative float, got {beta!r}.")
+
+
+def check_delta(where, delta) -> None:
+    if not isinstance(delta, (int, float)) or isinstance(delta, bool) or delta <= 0:
+        raise _errors.value_error(where, f"delta must be a positive float, got {delta!r}.")
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -313,7 +323,7 @@ def _kl_div(input, target, reduction, log_target):
 
 
 # ----------------------------------------------------------------------------- checked calls
-def pointwise_loss(where, kernel, input, target, reduction, **static):
+def pointwise_checked(where, kernel, input, target, reduction, **static):
     """Check and run an element-wise loss (`_mse`, `_l1`, `_smooth_l1`, `_huber`)."""
     reduction = canonical_reduction(where, reduction)
     input, target = _operand(input), _operand(target)
@@ -322,22 +332,28 @@ def pointwise_loss(where, kernel, input, target, reduction, **static):
     return kernel(input, target, reduction, **static)
 
 
-def smooth_l1(where, input, target, reduction, beta):
-    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or beta < 0:
-        raise _errors.value_error(where, f"beta must be a non-negative float, got {beta!r}.")
-    return pointwise_loss(where, _smooth_l1, input, target, reduction, beta=float(beta))
+def mse_checked(where, input, target, reduction):
+    return pointwise_checked(where, _mse, input, target, reduction)
 
 
-def huber(where, input, target, reduction, delta):
-    if not isinstance(delta, (int, float)) or isinstance(delta, bool) or delta <= 0:
-        raise _errors.value_error(where, f"delta must be a positive float, got {delta!r}.")
-    return pointwise_loss(where, _huber, input, target, reduction, delta=float(delta))
+def l1_checked(where, input, target, reduction):
+    return pointwise_checked(where, _l1, input, target, reduction)
+
+
+def smooth_l1_checked(where, input, target, reduction, beta):
+    check_beta(where, beta)
+    return pointwise_checked(where, _smooth_l1, input, target, reduction, beta=float(beta))
+
+
+def huber_checked(where, input, target, reduction, delta):
+    check_delta(where, delta)
+    return pointwise_checked(where, _huber, input, target, reduction, delta=float(delta))
 
 
 def cross_entropy_checked(where, input, target, weight, ignore_index, reduction, label_smoothing):
     reduction = canonical_reduction(where, reduction)
-    _check_label_smoothing(where, label_smoothing)
-    _check_ignore_index(where, ignore_index)
+    check_label_smoothing(where, label_smoothing)
+    check_ignore_index(where, ignore_index)
     input, target = _operand(input), _operand(target)
     n_classes = _check_class_input(where, input)
     _check_class_weight(where, weight, n_classes)
@@ -366,7 +382,7 @@ def cross_entropy_checked(where, input, target, weight, ignore_index, reduction,
 
 def nll_checked(where, input, target, weight, ignore_index, reduction):
     reduction = canonical_reduction(where, reduction)
-    _check_ignore_index(where, ignore_index)
+    check_ignore_index(where, ignore_index)
     input, target = _operand(input), _operand(target)
     n_classes = _check_class_input(where, input)
     _check_class_weight(where, weight, n_classes)
@@ -433,7 +449,7 @@ def mse_loss(input, target, reduction: str = "mean"):
         >>> float(F.mse_loss(jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 3.0, 4.0])))
         1.0
     """
-    return pointwise_loss(_name("mse_loss"), _mse, input, target, reduction)
+    return mse_checked(_name("mse_loss"), input, target, reduction)
 
 
 def l1_loss(input, target, reduction: str = "mean"):
@@ -455,7 +471,7 @@ def l1_loss(input, target, reduction: str = "mean"):
         >>> float(F.l1_loss(jnp.array([1.0, 2.0]), jnp.array([2.0, 4.0])))
         1.5
     """
-    return pointwise_loss(_name("l1_loss"), _l1, input, target, reduction)
+    return l1_checked(_name("l1_loss"), input, target, reduction)
 
 
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
@@ -479,7 +495,7 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
         >>> F.smooth_l1_loss(x, y, reduction="none").tolist()
         [0.125, 2.5]
     """
-    return smooth_l1(_name("smooth_l1_loss"), input, target, reduction, beta)
+    return smooth_l1_checked(_name("smooth_l1_loss"), input, target, reduction, beta)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
@@ -503,7 +519,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
         >>> F.huber_loss(x, y, reduction="none", delta=2.0).tolist()
         [0.125, 4.0]
     """
-    return huber(_name("huber_loss"), input, target, reduction, delta)
+    return huber_checked(_name("huber_loss"), input, target, reduction, delta)
 
 
 def cross_entropy(

@@ -13,6 +13,7 @@ import enum
 import jax.numpy as jnp
 
 from axon import _errors
+from axon.autograd.variable import Variable
 from axon.functional import loss as F
 from axon.nn.module import Module
 
@@ -35,7 +36,7 @@ def _weight_buffer(module: Module, name: str, weight, *, vector: bool):
     """`weight` as an array (or None); class weights must be 1-D."""
     if weight is None:
         return None
-    if hasattr(weight, "_node"):  # a Variable: keep its value, losses do not train weights
+    if isinstance(weight, Variable):  # keep its value: losses do not train their weights
         weight = weight.data
     weight = jnp.asarray(weight)
     if not jnp.issubdtype(weight.dtype, jnp.floating):
@@ -94,7 +95,7 @@ class MSELoss(_Loss):
     """
 
     def forward(self, input, target):  # noqa: A002
-        return F.pointwise_loss(self, F._mse, input, target, self.reduction)
+        return F.mse_checked(self, input, target, self.reduction)
 
 
 class L1Loss(_Loss):
@@ -113,7 +114,7 @@ class L1Loss(_Loss):
     """
 
     def forward(self, input, target):  # noqa: A002
-        return F.pointwise_loss(self, F._l1, input, target, self.reduction)
+        return F.l1_checked(self, input, target, self.reduction)
 
 
 class SmoothL1Loss(_Loss):
@@ -137,8 +138,7 @@ class SmoothL1Loss(_Loss):
 
     def __init__(self, reduction: Reduction | str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
-        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or beta < 0:
-            raise _errors.value_error(self, f"beta must be a non-negative float, got {beta!r}.")
+        F.check_beta(self, beta)
         self.beta = float(beta)
 
     @classmethod
@@ -147,7 +147,7 @@ class SmoothL1Loss(_Loss):
         return cls(beta=beta)
 
     def forward(self, input, target):  # noqa: A002
-        return F.smooth_l1(self, input, target, self.reduction, self.beta)
+        return F.smooth_l1_checked(self, input, target, self.reduction, self.beta)
 
 
 class HuberLoss(_Loss):
@@ -171,12 +171,11 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: Reduction | str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
-        if not isinstance(delta, (int, float)) or isinstance(delta, bool) or delta <= 0:
-            raise _errors.value_error(self, f"delta must be a positive float, got {delta!r}.")
+        F.check_delta(self, delta)
         self.delta = float(delta)
 
     def forward(self, input, target):  # noqa: A002
-        return F.huber(self, input, target, self.reduction, self.delta)
+        return F.huber_checked(self, input, target, self.reduction, self.delta)
 
 
 class CrossEntropyLoss(_Loss):
@@ -209,8 +208,8 @@ class CrossEntropyLoss(_Loss):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(reduction)
-        F._check_ignore_index(self, ignore_index)
-        F._check_label_smoothing(self, label_smoothing)
+        F.check_ignore_index(self, ignore_index)
+        F.check_label_smoothing(self, label_smoothing)
         self.register_buffer("weight", _weight_buffer(self, "weight", weight, vector=True))
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
@@ -251,7 +250,7 @@ class NLLLoss(_Loss):
         self, weight=None, ignore_index: int = -100, reduction: Reduction | str = "mean"
     ) -> None:
         super().__init__(reduction)
-        F._check_ignore_index(self, ignore_index)
+        F.check_ignore_index(self, ignore_index)
         self.register_buffer("weight", _weight_buffer(self, "weight", weight, vector=True))
         self.ignore_index = int(ignore_index)
 

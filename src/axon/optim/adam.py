@@ -11,7 +11,7 @@ import optax
 from axon._errors import type_error, value_error
 from axon.optim.optimizer import Optimizer, ParamsT, check_at_least, concrete
 
-__all__ = ["Adam"]
+__all__ = ["Adam", "scale_by_torch_adam"]
 
 
 class ScaleByTorchAMSGradState(NamedTuple):
@@ -23,27 +23,64 @@ class ScaleByTorchAMSGradState(NamedTuple):
     nu_max: Any
 
 
-def scale_by_torch_amsgrad(b1, b2, eps) -> optax.GradientTransformation:
-    """AMSGrad as PyTorch computes it: the maximum is taken over the raw second moment.
+def _one_minus_pow(one_minus_b, count, dtype):
+    """`1 - b ** t` from `1 - b`, accurate to rounding even for b near 1 (in >= float32)."""
+    dtype = jnp.promote_types(dtype, jnp.float32)
+    return -jnp.expm1(count.astype(dtype) * jnp.log1p(-jnp.asarray(one_minus_b, dtype)))
 
-    `optax.scale_by_amsgrad` takes it over the bias-corrected one, a different rule. Here
-    `nu_max = max(nu_max, nu)` and the update is `mu_hat / (sqrt(nu_max / (1 - b2^t)) + eps)`.
+
+def scale_by_torch_adam(
+    b1, b2, eps, amsgrad: bool = False, *, one_minus_b1=None, one_minus_b2=None
+) -> optax.GradientTransformation:
+    """Adam's scaling computed as PyTorch computes it.
+
+    `optax.scale_by_adam` forms `1 - b` and `1 - b^t` from the beta as traced (float32 unless
+    x64 is on): `1 - f32(0.999)` is 1.3e-5 away from `1 - 0.999`, which PyTorch forms in double,
+    and a PyTorch state continued with it drifts at that level. Here `1 - b` may come in
+    precomputed (`one_minus_b1`, `one_minus_b2`) and `1 - b^t` is `-expm1(t log1p(-(1 - b)))`.
+    With `amsgrad`, the running maximum is over the raw second moment, as PyTorch (optax's
+    `scale_by_amsgrad` takes it over the bias-corrected one, a different rule).
+
+    Updates: `m = m + (1 - b1)(g - m)`, `v = b2 v + (1 - b2) g²`, `v_max = max(v_max, v)`, and
+    `(m / (1 - b1^t)) / (sqrt(v) / sqrt(1 - b2^t) + eps)`. The state is optax's
+    `ScaleByAdamState(count, mu, nu)` (or `ScaleByTorchAMSGradState` with `nu_max`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from axon.optim.adam import scale_by_torch_adam
+        >>> tx = scale_by_torch_adam(0.9, 0.999, 1e-8, one_minus_b2=1e-3)
+        >>> u, state = tx.update(jnp.full(2, 3.0), tx.init(jnp.zeros(2)))
+        >>> [round(x, 6) for x in u.tolist()], int(state.count)
+        ([1.0, 1.0], 1)
     """
+    c1 = 1 - b1 if one_minus_b1 is None else one_minus_b1
+    c2 = 1 - b2 if one_minus_b2 is None else one_minus_b2
 
     def init_fn(params):
-        zeros = optax.tree.zeros_like(params)
-        return ScaleByTorchAMSGradState(jnp.zeros([], jnp.int32), zeros, zeros, zeros)
+        count = jnp.zeros([], jnp.int32)
+        mu, nu = optax.tree.zeros_like(params), optax.tree.zeros_like(params)
+        if amsgrad:
+            return ScaleByTorchAMSGradState(count, mu, nu, optax.tree.zeros_like(params))
+        return optax.ScaleByAdamState(count, mu, nu)
 
     def update_fn(updates, state, params=None):
         del params
-        mu = optax.tree.update_moment(updates, state.mu, b1, 1)
-        nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
         count = optax.safe_increment(state.count)
-        nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
-        mu_hat = optax.tree.bias_correction(mu, b1, count)
-        nu_hat = optax.tree.bias_correction(nu_max, b2, count)
-        updates = jax.tree.map(lambda m, v: m / (jnp.sqrt(v) + eps), mu_hat, nu_hat)
-        return updates, ScaleByTorchAMSGradState(count, mu, nu, nu_max)
+        mu = jax.tree.map(lambda g, m: m + c1 * (g - m), updates, state.mu)  # torch's lerp
+        nu = jax.tree.map(lambda g, v: v * b2 + c2 * g * g, updates, state.nu)
+        second = nu
+        if amsgrad:
+            second = jax.tree.map(jnp.maximum, state.nu_max, nu)
+
+        def scale(m, v):
+            bc1 = _one_minus_pow(c1, count, m.dtype).astype(m.dtype)
+            bc2_sqrt = jnp.sqrt(_one_minus_pow(c2, count, v.dtype)).astype(v.dtype)
+            return (m / (jnp.sqrt(v) / bc2_sqrt + eps)) / bc1
+
+        updates = jax.tree.map(scale, mu, second)
+        if amsgrad:
+            return updates, ScaleByTorchAMSGradState(count, mu, nu, second)
+        return updates, optax.ScaleByAdamState(count, mu, nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -127,19 +164,21 @@ class Adam(Optimizer):
         check_at_least(where, "weight_decay value", "weight_decay", hyper["weight_decay"])
 
     @staticmethod
+    def derived_hyper(hyper) -> dict[str, Any]:
+        """`1 - beta` in double precision, before rounding (see `scale_by_torch_adam`)."""
+        return {"one_minus_betas": tuple(1 - b for b in hyper["betas"])}
+
+    @staticmethod
     def make_transform(
-        lr, betas, eps, weight_decay, amsgrad, maximize
+        lr, betas, eps, weight_decay, amsgrad, maximize, one_minus_betas=None
     ) -> optax.GradientTransformation:
-        """The optax chain of one group: [negate], L2, Adam or AMSGrad scaling, `-lr` scaling."""
+        """The optax chain of one group: [negate], L2, Adam scaling, `-lr` scaling."""
         b1, b2 = betas
-        if amsgrad:
-            scale = scale_by_torch_amsgrad(b1, b2, eps)
-        else:
-            scale = optax.scale_by_adam(b1, b2, eps)
+        c1, c2 = one_minus_betas if one_minus_betas is not None else (None, None)
         return optax.chain(
             optax.scale(-1.0) if maximize else optax.identity(),
             optax.add_decayed_weights(weight_decay),  # skips itself for a constant 0
-            scale,
+            scale_by_torch_adam(b1, b2, eps, amsgrad, one_minus_b1=c1, one_minus_b2=c2),
             optax.scale_by_learning_rate(lr),
         )
 

@@ -73,7 +73,7 @@ def _set_fields(state, values: dict):
     return state
 
 
-def export_state(opt_state, state_names: Mapping[str, str]) -> dict[str, jax.Array]:
+def _export_state(opt_state, state_names: Mapping[str, str]) -> dict[str, jax.Array]:
     """Read a per-parameter optax state out into PyTorch's names.
 
     Integer counters become float32 scalars (PyTorch keeps `step` as a float tensor); fields that
@@ -90,7 +90,7 @@ def export_state(opt_state, state_names: Mapping[str, str]) -> dict[str, jax.Arr
     return out
 
 
-def import_state(state: Mapping[str, jax.Array], init_state, state_names: Mapping[str, str]):
+def _import_state(state: Mapping[str, jax.Array], init_state, state_names: Mapping[str, str]):
     """Pour a PyTorch-layout state dict into `init_state` (a fresh `tx.init(param)`)."""
     values = {}
     for torch_name, field in state_names.items():
@@ -110,14 +110,16 @@ def import_state(state: Mapping[str, jax.Array], init_state, state_names: Mappin
 def _update_per_param(cls, static, dynamic, params, grads, states):
     """One step for every active parameter of every group; pure, traced once per structure."""
     new_params, new_states = [], []
-    for group_static, group_dynamic, ps, gs, ss in zip(static, dynamic, params, grads, states):
+    for group_static, group_dynamic, ps, gs, ss in zip(
+        static, dynamic, params, grads, states, strict=True
+    ):
         tx = cls.make_transform(**dict(group_static), **group_dynamic)
         group_params, group_states = [], []
-        for p, g, s in zip(ps, gs, ss):
-            opt_state = import_state(s, tx.init(p), cls.state_names)
+        for p, g, s in zip(ps, gs, ss, strict=True):
+            opt_state = _import_state(s, tx.init(p), cls.state_names)
             updates, opt_state = tx.update(g, opt_state, p)
             group_params.append(optax.apply_updates(p, updates))
-            group_states.append(export_state(opt_state, cls.state_names))
+            group_states.append({**s, **_export_state(opt_state, cls.state_names)})  # keeps unused
         new_params.append(group_params)
         new_states.append(group_states)
     return new_params, new_states
@@ -126,8 +128,8 @@ def _update_per_param(cls, static, dynamic, params, grads, states):
 def _update_tree(tx, params, grads, states):
     """One step of a wrapped optax transformation; each group's params are one tree."""
     new_params, new_states = [], []
-    for ps, gs, s in zip(params, grads, states):
-        gs = [jnp.zeros_like(p) if g is None else g for p, g in zip(ps, gs)]
+    for ps, gs, s in zip(params, grads, states, strict=True):
+        gs = [jnp.zeros_like(p) if g is None else g for p, g in zip(ps, gs, strict=True)]
         updates, s = tx.update(gs, s, ps)
         new_params.append(optax.apply_updates(ps, updates))
         new_states.append(s)
@@ -144,7 +146,15 @@ def _any_tracer(tree) -> bool:
 
 # ----------------------------------------------------------------------------- helpers
 def is_zero(value) -> bool:
-    """True for a concrete zero (a Python, numpy or jax scalar); False for tracers."""
+    """True for a concrete zero (a Python, numpy or jax scalar); False for tracers.
+
+    `make_transform` uses it to drop a chain link whose hyper-parameter is a static zero.
+
+    Example:
+        >>> from axon.optim.optimizer import is_zero
+        >>> is_zero(0), is_zero(0.0), is_zero(0.9), is_zero(False)
+        (True, True, False, False)
+    """
     if isinstance(value, bool) or isinstance(value, _Tracer):
         return False
     if isinstance(value, (int, float)):
@@ -154,14 +164,31 @@ def is_zero(value) -> bool:
     return False
 
 
+def _dynamic(value):
+    """Python numbers as floats: one weakly-typed dtype, so a new value never recompiles."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_dynamic(v) for v in value)
+    return value
+
+
 def concrete(value) -> float | None:
-    """`float(value)` for a concrete scalar, None for a tracer (whose range cannot be checked)."""
+    """`float(value)` for a concrete scalar, None for a tracer (whose range cannot be checked).
+
+    Example:
+        >>> from axon.optim.optimizer import concrete
+        >>> concrete(1), concrete(0.5)
+        (1.0, 0.5)
+    """
     if isinstance(value, _Tracer):
         return None
     return float(value)
 
 
 def _to_array(value, where: str) -> jax.Array:
+    if isinstance(value, jax.Array):
+        return value
     if isinstance(value, Variable):
         return value.data
     if type(value).__module__.startswith("torch"):  # a torch tensor: no torch import needed
@@ -170,6 +197,8 @@ def _to_array(value, where: str) -> jax.Array:
 
 
 def _type_name(value) -> str:
+    if isinstance(value, jax.Array):
+        return "jax.Array"
     return f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
 
 
@@ -180,13 +209,13 @@ class _StateView(Mapping):
         self._opt = optimizer
 
     def __getitem__(self, param) -> dict[str, jax.Array]:
-        for p, s in zip(self._opt._flat_params(), self._opt._state):
+        for p, s in zip(self._opt._flat_params(), self._opt._state, strict=True):
             if p is param:
                 return s
         raise KeyError("this parameter is not optimized by this optimizer")
 
     def __iter__(self) -> Iterator[Variable]:
-        return (p for p, s in zip(self._opt._flat_params(), self._opt._state) if s)
+        return (p for p, s in zip(self._opt._flat_params(), self._opt._state, strict=True) if s)
 
     def __len__(self) -> int:
         return sum(1 for s in self._opt._state if s)
@@ -277,6 +306,16 @@ class Optimizer:
             "Optimizer.from_optax(params, tx) to wrap an optax transformation."
         )
 
+    @staticmethod
+    def derived_hyper(hyper: Mapping[str, Any]) -> dict[str, Any]:
+        """Extra dynamic arguments of `make_transform`, computed on the host (override).
+
+        Computed from a group's Python values in double precision before they are rounded to
+        the parameters' dtype: Adam passes `1 - beta` this way, since `1 - 0.999` formed from
+        float32's 0.999 is 1.3e-5 off.
+        """
+        return {}
+
     def _validate(self, hyper: Mapping[str, Any]) -> None:
         """Check a group's hyper-parameters, raising ValueError as PyTorch does (override)."""
 
@@ -336,8 +375,7 @@ class Optimizer:
             if not isinstance(p, Variable):
                 raise type_error(
                     where,
-                    f"optimizer can only optimize Parameters, but params[{i}] is "
-                    f"{_type_name(p)}.",
+                    f"optimizer can only optimize Parameters, but params[{i}] is {_type_name(p)}.",
                     "Wrap arrays in axon.nn.Parameter.",
                 )
             if not p.is_leaf:
@@ -383,7 +421,7 @@ class Optimizer:
 
     @property
     def state(self) -> Mapping[Variable, dict[str, jax.Array]]:
-        """`state[p]`: parameter `p`'s state in PyTorch's layout (live; empty before its first step)."""
+        """`state[p]`: parameter `p`'s state in PyTorch's layout (live; empty before a step)."""
         return _StateView(self)
 
     # ------------------------------------------------------------------ grads
@@ -447,7 +485,7 @@ class Optimizer:
                 f"{_type_name(grads)}.",
             )
         out = []
-        for i, (p, g) in enumerate(zip(flat, raw)):
+        for i, (p, g) in enumerate(zip(flat, raw, strict=True)):
             if g is None:
                 out.append(None)
                 continue
@@ -465,22 +503,25 @@ class Optimizer:
     def _split_hyper(self, group: Mapping[str, Any]) -> tuple[tuple, dict]:
         """Static (hashable) and dynamic (traced) hyper-parameters of one group."""
         static, dynamic = [], {}
-        for k in self.defaults:
-            v = group[k]
+        hyper = {k: group[k] for k in self.defaults}
+        for k, v in hyper.items():
             if v is None or isinstance(v, (bool, str)):
                 static.append((k, v))
             elif k in self.static_when_zero and is_zero(v):
                 static.append((k, 0))
-            elif isinstance(v, (int, float)):
-                dynamic[k] = float(v)  # one weakly-typed dtype: a new value never recompiles
-            elif isinstance(v, (tuple, list)):
-                dynamic[k] = tuple(float(x) if isinstance(x, (int, float)) else x for x in v)
             else:
-                dynamic[k] = v
+                dynamic[k] = _dynamic(v)
+        for k, v in self.derived_hyper(hyper).items():
+            dynamic[k] = _dynamic(v)
         return tuple(static), dynamic
 
+    def _transform(self, group: Mapping[str, Any]) -> optax.GradientTransformation:
+        """The group's transformation built from its concrete values (for init and shapes)."""
+        hyper = {k: group[k] for k in self.defaults}
+        return type(self).make_transform(**hyper, **self.derived_hyper(hyper))
+
     def step(self, closure_or_grads: Callable[[], Any] | Mapping | Sequence | None = None):
-        """Update every parameter that has a gradient; parameters whose gradient is None are skipped.
+        """Update every parameter that has a gradient; those whose gradient is None are skipped.
 
         Args:
             closure_or_grads: None to use each parameter's `.grad`; a closure that re-evaluates
@@ -528,9 +569,9 @@ class Optimizer:
             group_static, group_dynamic = self._split_hyper(group)
             fresh = [i for i in active if not self._state[i]]
             if fresh:  # PyTorch's lazy state init, done eagerly so the update traces once
-                tx = cls.make_transform(**{k: group[k] for k in self.defaults})
+                tx = self._transform(group)
                 for i in fresh:
-                    self._state[i] = export_state(tx.init(flat[i].data), cls.state_names)
+                    self._state[i].update(_export_state(tx.init(flat[i].data), cls.state_names))
             static.append(group_static)
             dynamic.append(group_dynamic)
             params.append([flat[i].data for i in active])
@@ -542,10 +583,11 @@ class Optimizer:
         args = (dynamic, params, group_grads, states)
         update = _update_per_param if _any_tracer(args) else _update_per_param_jit
         new_params, new_states = update(cls, tuple(static), *args)
-        for active, ps, ss in zip(targets, new_params, new_states):
-            for i, p, s in zip(active, ps, ss):
+        for active, ps, ss in zip(targets, new_params, new_states, strict=True):
+            for i, p, s in zip(active, ps, ss, strict=True):
                 flat[i].data = p
-                self._state[i] = s
+                self._state[i].clear()  # in place: `opt.state[p]` stays the live dict
+                self._state[i].update(s)
 
     def _step_tree(self, grads: list) -> None:
         tx = self._tx
@@ -569,8 +611,8 @@ class Optimizer:
         args = (params, group_grads, states)
         update = _update_tree if _any_tracer(args) else _update_tree_jit
         new_params, new_states = update(tx, *args)
-        for gi, ps, s in zip(targets, new_params, new_states):
-            for p, value in zip(self.param_groups[gi]["params"], ps):
+        for gi, ps, s in zip(targets, new_params, new_states, strict=True):
+            for p, value in zip(self.param_groups[gi]["params"], ps, strict=True):
                 p.data = value
             self._state[gi] = s
 
@@ -639,7 +681,7 @@ class Optimizer:
                 f"loaded state dict has {len(saved_groups)} parameter groups, but the optimizer "
                 f"has {len(self.param_groups)}.",
             )
-        for i, (g, s) in enumerate(zip(self.param_groups, saved_groups)):
+        for i, (g, s) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if len(s["params"]) != len(g["params"]):
                 raise value_error(
                     where,
@@ -647,7 +689,7 @@ class Optimizer:
                     f"parameters, but the optimizer's has {len(g['params'])}.",
                 )
         new_groups = []
-        for g, s in zip(self.param_groups, saved_groups):
+        for g, s in zip(self.param_groups, saved_groups, strict=True):
             new = {k: v for k, v in s.items() if k not in ("params", "param_names")}
             for k in self.defaults:
                 new.setdefault(k, g[k])
@@ -660,11 +702,13 @@ class Optimizer:
             new_groups.append(new)
 
         if self._per_param:
-            new_state = self._load_per_param_state(state_dict.get("state", {}), saved_groups, new_groups)
+            new_state = self._load_per_param_state(
+                state_dict.get("state", {}), saved_groups, new_groups
+            )
         else:
             new_state = self._load_tree_state(state_dict.get("optax_state"), new_groups)
 
-        for g, new in zip(self.param_groups, new_groups):
+        for g, new in zip(self.param_groups, new_groups, strict=True):
             g.clear()
             g.update(new)
         self._state = new_state
@@ -700,8 +744,7 @@ class Optimizer:
                     f"{self._where()} keeps {sorted(cls.state_names)}.",
                     "Was this state dict saved by another kind of optimizer?",
                 )
-            hyper = {k: group_of[index][k] for k in self.defaults}
-            reference = jax.eval_shape(cls.make_transform(**hyper).init, p.data)
+            reference = jax.eval_shape(self._transform(group_of[index]).init, p.data)
             loaded = {}
             for name, value in entries.items():
                 value = _to_array(value, where)
@@ -730,7 +773,7 @@ class Optimizer:
                 where, "expected 'optax_state' with one entry per parameter group, as saved."
             )
         out = []
-        for i, (g, s) in enumerate(zip(new_groups, saved)):
+        for i, (g, s) in enumerate(zip(new_groups, saved, strict=True)):
             if s is None:
                 out.append(None)
                 continue
@@ -742,7 +785,7 @@ class Optimizer:
                     where,
                     f"the optax state of group {i} has structure {treedef}, expected {ref_def}.",
                 )
-            for leaf, ref in zip(leaves, ref_leaves):
+            for leaf, ref in zip(leaves, ref_leaves, strict=True):
                 if tuple(np.shape(leaf)) != ref.shape:
                     raise value_error(
                         where,
@@ -752,7 +795,10 @@ class Optimizer:
             out.append(
                 jax.tree.unflatten(
                     ref_def,
-                    [_to_array(x, where).astype(r.dtype) for x, r in zip(leaves, ref_leaves)],
+                    [
+                        _to_array(x, where).astype(r.dtype)
+                        for x, r in zip(leaves, ref_leaves, strict=True)
+                    ],
                 )
             )
         return out
@@ -815,9 +861,16 @@ class OptaxOptimizer(Optimizer):
         return self._tx
 
 
-
 def check_at_least(where: str, label: str, name: str, value, low: float = 0.0) -> None:
-    """Raise `"<where>: invalid <label>: expected <name> >= <low>, got <value>."` (NaN fails)."""
+    """Raise `"<where>: invalid <label>: expected <name> >= <low>, got <value>."` (NaN fails).
+
+    Example:
+        >>> from axon.optim.optimizer import check_at_least
+        >>> check_at_least("axon.optim.SGD", "learning rate", "lr", -1)
+        Traceback (most recent call last):
+        ...
+        ValueError: axon.optim.SGD: invalid learning rate: expected lr >= 0, got -1.
+    """
     v = concrete(value)
     if v is not None and not v >= low:
         raise value_error(where, f"invalid {label}: expected {name} >= {low:g}, got {value}.")

@@ -8,7 +8,7 @@ import jax
 import optax
 
 from axon._errors import value_error
-from axon.optim.optimizer import Optimizer, ParamsT, is_zero, check_at_least, concrete
+from axon.optim.optimizer import Optimizer, ParamsT, check_at_least, concrete, is_zero
 
 __all__ = ["SGD"]
 
@@ -25,6 +25,16 @@ def dampened_trace(momentum, dampening, nesterov: bool = False) -> optax.Gradien
     `optax.trace` starts from a zero buffer, which equals PyTorch's first step only when
     `dampening == 0`; this transformation keeps no buffer until the first update instead.
     With `nesterov`, the update is `g + m b`, otherwise `b`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from axon.optim.sgd import dampened_trace
+        >>> tx = dampened_trace(0.9, 0.5)
+        >>> state = tx.init(jnp.zeros(2))
+        >>> u, state = tx.update(jnp.ones(2), state)  # the first buffer is the raw gradient
+        >>> u, state = tx.update(jnp.ones(2), state)  # then 0.9 * 1 + 0.5 * 1
+        >>> u.tolist()
+        [1.399999976158142, 1.399999976158142]
     """
 
     def init_fn(params):

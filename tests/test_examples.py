@@ -1,0 +1,24 @@
+"""The examples run end to end (they are the README's promise)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_digits_mlp_reaches_95_percent(monkeypatch, capsys):
+    example = _load("train_digits_mlp")
+    monkeypatch.setattr(sys, "argv", ["train_digits_mlp.py", "--epochs", "30"])
+    accuracy = example.main()
+    assert accuracy >= 0.95
+    assert "test accuracy" in capsys.readouterr().out
