@@ -615,8 +615,8 @@ def test_jax_grad_of_module_matches_backward_and_torch():
         assert_close(g.data, tp.grad)
 
 
-def test_jax_grad_with_integer_buffers_needs_allow_int():
-    # BatchNorm's num_batches_tracked is an integer leaf: jax.grad refuses it unless allow_int.
+def test_jax_grad_of_module_with_integer_buffer():
+    # BatchNorm's num_batches_tracked is an integer leaf, so plain jax.grad needs allow_int=True.
     model = MyMLP(6, 8, 4).eval()
     x = jnp.asarray(data(4, 6))
     grads = jax.grad(lambda m: m(x).sum().data, allow_int=True)(model)

@@ -16,11 +16,22 @@ class _BatchNorm(Module):
     _input_ranks: tuple[int, ...] = ()
     _input_form = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, *, dtype=jnp.float32):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+        dtype=jnp.float32,
+    ):
         super().__init__()
         if not isinstance(num_features, int) or isinstance(num_features, bool) or num_features <= 0:
-            raise _errors.value_error(self, f"num_features must be a positive int, got {num_features!r}.")
+            raise _errors.value_error(
+                self, f"num_features must be a positive int, got {num_features!r}."
+            )
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise _errors.value_error(self, f"momentum must be in [0, 1] or None, got {momentum!r}.")
         self.num_features = num_features
@@ -29,7 +40,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         self.weight = Parameter(jnp.ones(num_features, dtype)) if affine else None
-        self.bias = Parameter(jnp.zeros(num_features, dtype)) if affine else None
+        self.bias = Parameter(jnp.zeros(num_features, dtype)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", jnp.zeros(num_features, dtype))
             self.register_buffer("running_var", jnp.ones(num_features, dtype))
@@ -93,7 +104,7 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 
@@ -116,8 +127,8 @@ class BatchNorm1d(_BatchNorm):
         - output: same as input
 
     Attributes:
-        weight: (C,), ones. bias: (C,), zeros. Buffers running_mean (zeros), running_var (ones),
-        num_batches_tracked.
+        weight: (C,), ones. bias: (C,), zeros (absent when `affine=False` or `bias=False`).
+        Buffers running_mean (zeros), running_var (ones), num_batches_tracked.
 
     Example:
         >>> import axon
