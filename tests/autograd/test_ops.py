@@ -631,3 +631,9 @@ def test_iteration_yields_differentiable_rows():
     assert_close(a.grad, t.grad)
     with pytest.raises(TypeError, match="0-d"):
         iter(Variable(jnp.asarray(1.0)))
+
+
+def test_flatten_with_start_after_end_raises():
+    x = axon.Variable(jnp.ones((2, 3, 4)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"axon\.functional\.flatten: start_dim=2 comes after end_dim=1"):
+        x.flatten(2, 1)

@@ -399,3 +399,17 @@ def test_module_dict_methods():
     ours = nn.ModuleDict({"x": nn.Linear(5, 3)})
     assert list(ours.state_dict()) == list(ref.state_dict())
     assert repr(ours) == repr(ref)
+
+
+def test_slicing_keeps_the_models_paths():
+    body = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 4))
+    model = nn.Sequential().add_named("body", body)
+    tail = body[1:]
+    assert list(tail.state_dict()) == ["2.weight", "2.bias"]
+    assert body[2]._axon_path == "body.2"  # the slice did not rename the model's layers
+    expected = r"axon\.nn\.Linear \(body\.2\): expected input of shape \(\*, 3\)"
+    with pytest.raises(ValueError, match=expected):
+        tail(jnp.ones((1, 5)))
+    assert model(jnp.ones((1, 2))).shape == (1, 4)
+    head = nn.ModuleList([nn.Linear(1, 1), nn.Linear(1, 2), nn.Linear(2, 2)])[1:]
+    assert list(head.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]

@@ -212,6 +212,11 @@ def flatten(x, start_dim=0, end_dim=-1):
         return x.reshape(1)
     start = start_dim % x.ndim
     end = end_dim % x.ndim
+    if start > end:
+        raise ValueError(
+            f"axon.functional.flatten: start_dim={start_dim} comes after end_dim={end_dim} "
+            f"for an input of rank {x.ndim}."
+        )
     return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1 :])
 
 

@@ -33,6 +33,13 @@ class _Container(Module):
         self._modules[name] = module
         _bump_structure_version()
 
+    def _view(self, items) -> _Container:
+        """A new container of the same kind holding `(name, module)` items. The modules keep
+        their paths: they still belong to this model (slicing must not rename them)."""
+        view = type(self)()
+        view._modules.update(items)
+        return view
+
     def _renumber(self, modules: list[Module]) -> None:
         self._modules.clear()
         for i, m in enumerate(modules):
@@ -106,7 +113,7 @@ class Sequential(_Container):
     def __getitem__(self, index):
         items = list(self._modules.items())
         if isinstance(index, slice):
-            return Sequential(dict(items[index]))
+            return self._view(items[index])
         return items[_index(self, index, len(items))][1]
 
     def __setitem__(self, index: int, module) -> None:
@@ -150,7 +157,7 @@ class ModuleList(_Container):
     def __getitem__(self, index):
         items = list(self._modules.values())
         if isinstance(index, slice):
-            return ModuleList(items[index])
+            return self._view((str(i), m) for i, m in enumerate(items[index]))
         return items[_index(self, index, len(items))]
 
     def __setitem__(self, index: int, module) -> None:
