@@ -9,6 +9,7 @@ from axon._random import get_rng_state, manual_seed, set_rng_state
 from axon._tensor import Tensor
 from axon.autograd import Variable, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from axon import functional, nn, optim
+from axon.transforms import grad, jit, value_and_grad
 
 __version__ = "0.1.0"
 
@@ -20,9 +21,12 @@ __all__ = [
     "nn",
     "optim",
     "get_rng_state",
+    "grad",
     "is_grad_enabled",
+    "jit",
     "manual_seed",
     "no_grad",
     "set_grad_enabled",
     "set_rng_state",
+    "value_and_grad",
 ]

@@ -777,12 +777,12 @@ def test_forward_hook_on_child_sees_intermediate_output():
 
 
 def test_del_attribute_unregisters_like_torch():
-    from axon.nn.module import STRUCTURE_VERSION
+    from axon import _structure
 
     model, ref = axon_net(), torch_net()
-    version = STRUCTURE_VERSION[0]
+    version = _structure.version
     del model.norm, ref.norm
-    assert STRUCTURE_VERSION[0] != version  # caches of flattened state notice
+    assert _structure.version != version  # caches of flattened state notice
     block, tblock = _axon_block(True), TorchBlock()
     del block.steps, tblock.steps, block.scale, tblock.scale
     for a, t in ((model, ref), (block, tblock)):

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from axon import _structure
+
 
 class Node:
     """How a non-leaf Variable was made: its op's VJP and the Variables it differentiates into."""
@@ -173,6 +175,7 @@ class Variable:
                 f"got dtype {self.data.dtype}."
             )
         self.requires_grad = bool(requires_grad)
+        _structure.bump()  # compiled steps differentiate only what requires grad
         return self
 
     def zero_grad(self) -> None:

@@ -21,18 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from axon import _errors
+from axon import _errors, _structure
 from axon.autograd.variable import Variable
 from axon.nn.parameter import Parameter
 
-# Bumped whenever any module's structure changes (a sub-module, Parameter or buffer is assigned),
-# so a cache of flattened state can tell that it is stale.
-_structure_version = itertools.count()
-STRUCTURE_VERSION = [next(_structure_version)]
-
-
 def _bump_structure_version() -> None:
-    STRUCTURE_VERSION[0] = next(_structure_version)
+    _structure.bump()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -84,8 +78,9 @@ class Module:
             )
         if isinstance(value, Module):
             _set_path(value, _child_path(self, name))
-            _bump_structure_version()
-        elif isinstance(value, Parameter) or isinstance(old, (Module, Parameter)):
+        if not (isinstance(value, jax.Array) and isinstance(old, jax.Array)):
+            # anything but one array replacing another (a buffer update) is a change that
+            # compiled programs depend on: a sub-module, Parameter, hyper-parameter or mode
             _bump_structure_version()
         object.__setattr__(self, name, value)
 

@@ -1,0 +1,314 @@
+"""`axon.jit`: compile a function of modules and optimizers, carrying their state in and out.
+
+    @axon.jit
+    def train_step(model, opt, x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+On a call, the arguments are split into stateful objects (Modules, Optimizers, Variables), arrays
+and Python numbers (dynamic inputs) and everything else (static). The state of the stateful
+objects (see `axon.transforms.state`) is read into one flat list and passed, with the dynamic
+inputs, to a cached `jax.jit` of a pure function. While tracing, that function swaps tracers into
+the very same objects, runs the user's code on them (so the tape, `backward()` and `opt.step()`
+trace into one program), reads the state back out, and restores the objects. After the call the
+new state is written back. Nothing blocks on the device.
+
+The flattening is cached on the identity of the stateful arguments and the global structure
+version (`axon._structure`), so a steady-state call costs a dict lookup and one pass over the
+flat state list, whatever the model's depth.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from axon import _structure
+from axon.autograd.variable import Variable
+from axon.nn.module import Module
+from axon.transforms.state import ItemSlot, Slot, collect
+
+_Tracer = jax.core.Tracer
+_CACHE_SIZE = 64
+
+
+def _is_stateful(x) -> bool:
+    from axon.optim.optimizer import Optimizer
+
+    return isinstance(x, (Module, Variable, Optimizer))
+
+
+def _is_dynamic(x) -> bool:
+    if isinstance(x, (jax.Array, np.ndarray, np.generic)):
+        return True
+    return isinstance(x, (int, float, complex)) and not isinstance(x, bool)
+
+
+class _Entry:
+    """What one argument structure compiles against: its slots and static description."""
+
+    __slots__ = ("slots", "hyper", "static", "modules", "objects", "spec")
+
+    def __init__(self, slots, static, modules, objects, spec):
+        self.slots, self.static, self.modules, self.objects = slots, static, modules, objects
+        self.spec = spec
+        self.hyper = [i for i, s in enumerate(slots) if isinstance(s, ItemSlot)]
+
+
+class CompiledFunction:
+    """The callable `axon.jit` returns. `num_compiles` counts traces (each compiles once)."""
+
+    def __init__(self, fn: Callable, static_argnums: Sequence[int], static_argnames: Sequence[str],
+                 donate: bool):
+        self.fn = fn
+        self.static_argnums = frozenset(static_argnums)
+        self.static_argnames = frozenset(static_argnames)
+        self.donate = donate
+        self.num_compiles = 0
+        self._entries: OrderedDict = OrderedDict()
+        self._tokens: dict = {}
+        self._current = None
+        self._jitted = jax.jit(self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ())
+        functools.update_wrapper(self, fn)
+
+    # ------------------------------------------------------------------ call
+    def __call__(self, *args, **kwargs):
+        leaves, spec, stateful = self._split(args, kwargs)
+        key = (spec, tuple(map(id, stateful)), _structure.version)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entry(spec, stateful)
+            self._entries[key] = entry
+            if len(self._entries) > _CACHE_SIZE:
+                self._entries.popitem(last=False)
+        state = [slot.get() for slot in entry.slots]
+        if self.donate:
+            state = [_owned(v) for v in state]
+        hyper = [state[i] for i in entry.hyper]  # not donated: they are rarely replaced
+        for i in entry.hyper:
+            state[i] = None
+        dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
+        self._current = (entry, leaves)
+        try:
+            out, new_state = self._jitted(entry.static, state, hyper, dynamic)
+        finally:
+            self._current = None
+        slots = entry.slots
+        for i, value in new_state.items():
+            slots[i].set(value)
+        return out
+
+    def _split(self, args, kwargs):
+        """Leaves of the arguments, a hashable spec of their structure and static values, and
+        the stateful objects among them."""
+        leaves, spec, stateful = [], [], []
+        named = [(i, a, i in self.static_argnums) for i, a in enumerate(args)]
+        named += [(k, v, k in self.static_argnames) for k, v in kwargs.items()]
+        for name, value, static in named:
+            if static:
+                spec.append((name, "static", _hashable(value, name)))
+                continue
+            sub, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
+            kinds = []
+            for leaf in sub:
+                if _is_stateful(leaf):
+                    stateful.append(leaf)
+                    kinds.append("object")
+                elif _is_dynamic(leaf):
+                    kinds.append("dynamic")
+                else:
+                    kinds.append(("static", _hashable(leaf, name)))
+            leaves.extend(sub)
+            spec.append((name, treedef, tuple(kinds)))
+        return leaves, tuple(spec), stateful
+
+    def _entry(self, spec, stateful) -> _Entry:
+        slots, signature = collect(stateful)
+        modules = list({id(s.owner): s.owner for s in slots if isinstance(s.owner, Module)}.values())
+        for obj in stateful:
+            if isinstance(obj, Module):
+                for m in obj.modules():
+                    if all(m is not other for other in modules):
+                        modules.append(m)
+        # Entries with equal static descriptions share compiled programs; jax keys them by a
+        # small int, so a call never compares the (deep) description itself.
+        description = (spec, signature, tuple(type(s).__name__ for s in slots))
+        token = self._tokens.setdefault(description, len(self._tokens))
+        return _Entry(slots, token, modules, list(stateful), spec)
+
+    # ------------------------------------------------------------------ trace
+    def _pure(self, static, state, hyper, dynamic):
+        self.num_compiles += 1
+        entry, leaves = self._current
+        slots = entry.slots
+        state = list(state)
+        for i, value in zip(entry.hyper, hyper, strict=True):
+            state[i] = value
+        saved = [slot.get() for slot in slots]
+        before = [set(m.__dict__) for m in entry.modules]
+        for slot, value in zip(slots, state, strict=True):
+            slot.set(value)
+        try:
+            args, kwargs = self._rebuild(entry.spec, leaves, dynamic)
+            try:
+                out = self.fn(*args, **kwargs)
+            except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
+                raise TypeError(
+                    f"axon.jit({_name(self.fn)}): Python control flow (if/while/bool/float) on a "
+                    f"value that is traced inside the compiled function. Arrays, Variables and "
+                    f"Python numbers passed as arguments are traced; pass a value that decides a "
+                    f"branch with static_argnums=/static_argnames=, or use jax.numpy.where / "
+                    f"jax.lax.cond. Original error: {str(err).splitlines()[0]}"
+                ) from err
+            self._check_mutations(entry, before, slots)
+            new_state = {}
+            for i, (slot, old) in enumerate(zip(slots, state, strict=True)):
+                value = slot.get()
+                if isinstance(slot, ItemSlot) and value is old:
+                    continue  # an unchanged hyper-parameter keeps its Python value
+                new_state[i] = value
+            return _detach(out), new_state
+        finally:
+            for slot, value in zip(slots, saved, strict=True):
+                slot.set(value)
+            for module, keys in zip(entry.modules, before, strict=True):
+                for name in set(module.__dict__) - keys:
+                    object.__delattr__(module, name)
+
+    def _rebuild(self, spec, leaves, dynamic):
+        leaves = list(leaves)
+        it = iter(dynamic)
+        for i, leaf in enumerate(leaves):
+            if _is_dynamic(leaf):
+                leaves[i] = next(it)
+        args, kwargs, pos = [], {}, 0
+        for name, treedef, kinds in spec:
+            if treedef == "static":
+                value = kinds
+            else:
+                value = jax.tree_util.tree_unflatten(treedef, leaves[pos : pos + len(kinds)])
+                pos += len(kinds)
+            if isinstance(name, int):
+                args.append(value)
+            else:
+                kwargs[name] = value
+        return args, kwargs
+
+    def _check_mutations(self, entry, before, slots) -> None:
+        held = {(id(s.owner), s.name) for s in slots if type(s) is Slot}
+        for module, keys in zip(entry.modules, before, strict=True):
+            added = set(module.__dict__) - keys
+            if added:
+                name = sorted(added)[0]
+                raise TypeError(
+                    f"axon.jit({_name(self.fn)}): {_describe(module)} gained a new attribute "
+                    f"'{name}' inside the compiled function. State must exist before the call "
+                    f"(create it in __init__, e.g. with register_buffer), so it can be carried in "
+                    f"and out."
+                )
+            for name, value in module.__dict__.items():
+                if isinstance(value, _Tracer) and (id(module), name) not in held:
+                    raise TypeError(
+                        f"axon.jit({_name(self.fn)}): {_describe(module)}.{name} was set to a "
+                        f"traced value, but it is not state that axon.jit carries (only "
+                        f"Parameters, buffers and array attributes present before the call are). "
+                        f"Register it with register_buffer in __init__."
+                    )
+
+    def __repr__(self) -> str:
+        return f"axon.jit({_name(self.fn)})"
+
+
+def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), donate: bool = True):
+    """Compile `fn`, carrying the state of its Module, Optimizer and Variable arguments.
+
+    Args:
+        fn: a function of Modules, Optimizers, Variables, arrays and Python values (in any
+            nesting of lists, tuples and dicts).
+        static_argnums / static_argnames: arguments whose values are compiled in (a new value
+            recompiles); other Python numbers are traced.
+        donate: let XLA reuse the input buffers of the carried state for its new values. An
+            array that something else still references (say a state dict you kept) is copied
+            first, so nothing you hold is invalidated.
+
+    Returns:
+        A callable with the same signature; its `num_compiles` counts compilations. Variables in
+        the result come back as Variables that do not require grad.
+
+    Example:
+        >>> import axon
+        >>> from axon import nn
+        >>> model = nn.Linear(3, 2)
+        >>> forward = axon.jit(lambda m, x: m(x))
+        >>> forward(model, axon.Tensor.ones([4, 3])).shape
+        (4, 2)
+    """
+    if isinstance(static_argnums, int):
+        static_argnums = (static_argnums,)
+    if isinstance(static_argnames, str):
+        static_argnames = (static_argnames,)
+    if fn is None:
+        return functools.partial(jit, static_argnums=static_argnums,
+                                 static_argnames=static_argnames, donate=donate)
+    return CompiledFunction(fn, static_argnums, static_argnames, donate)
+
+
+# ---------------------------------------------------------------------- helpers
+def _detach(out):
+    """Variables in the result become plain (no-grad) Variables; jit returns their data."""
+    return jax.tree.map(
+        lambda v: Variable(v.data) if isinstance(v, Variable) else v,
+        out,
+        is_leaf=lambda v: isinstance(v, Variable),
+    )
+
+
+_BASELINE = None
+
+
+def _owned(value):
+    """`value`, or a copy of it if anything besides its slot holds it (donation would delete
+    the buffer under the other holder)."""
+    if isinstance(value, jax.Array) and sys.getrefcount(value) > _BASELINE:
+        return value.copy()
+    return value
+
+
+def _calibrate() -> int:
+    holder = type("Holder", (), {})()
+    holder.x = jax.numpy.zeros(())
+    state = [holder.x]
+    return max(sys.getrefcount(v) for v in state)  # the same references as in _owned's caller
+
+
+_BASELINE = _calibrate() + 1  # `_owned`'s own argument
+
+
+def _hashable(value, name):
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(
+            f"axon.jit: argument {name!r} holds a {type(value).__name__}, which is neither an "
+            f"array, a number, a Module, an Optimizer nor hashable; mark it static only if it "
+            f"is hashable, or pass its arrays instead."
+        ) from None
+    return value
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _describe(module) -> str:
+    path = getattr(module, "_axon_path", None)
+    return f"axon.nn.{type(module).__name__}" + (f" ({path})" if path else "")

@@ -1,0 +1,134 @@
+"""Finding the state reachable from `axon.jit`'s arguments, and swapping it in and out.
+
+A *slot* is one place that holds state: a Parameter's `.data` or `.grad`, a module's buffer (or
+any other array attribute), an optimizer's per-parameter state and numeric hyper-parameters,
+and the global random stream. Slots are found once per argument structure (a walk over the
+modules) and cached; each call then reads them into a flat list, which is all the compiled
+function sees.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from axon import _random
+from axon.autograd.variable import Variable
+from axon.nn.module import Module, _Static
+from axon.nn.parameter import Parameter
+
+
+class Slot:
+    """A place holding state: `get()` and `set(value)` without side effects."""
+
+    __slots__ = ("owner", "name", "label")
+
+    def __init__(self, owner, name, label: str):
+        self.owner, self.name, self.label = owner, name, label
+
+    def get(self):
+        return getattr(self.owner, self.name)
+
+    def set(self, value) -> None:
+        object.__setattr__(self.owner, self.name, value)
+
+
+class ItemSlot(Slot):
+    """An entry of a dict (an optimizer param group's hyper-parameter)."""
+
+    __slots__ = ()
+
+    def get(self):
+        return self.owner[self.name]
+
+    def set(self, value) -> None:
+        self.owner[self.name] = value
+
+
+class RngSlot(Slot):
+    """The global random stream."""
+
+    __slots__ = ()
+
+    def __init__(self):
+        super().__init__(None, None, "rng")
+
+    def get(self):
+        return _random.get_rng_state()
+
+    def set(self, value) -> None:
+        _random.set_rng_state(value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (jax.Array, np.ndarray))
+
+
+def collect(stateful: list) -> tuple[list[Slot], tuple]:
+    """Slots of every Module, Optimizer and Variable in `stateful` (shared objects once), and a
+    hashable signature of everything static about them (module hyper-parameters and modes,
+    optimizer settings, which Parameters require grad)."""
+    from axon.optim.optimizer import Optimizer  # optim imports nn; keep this module light
+
+    slots: list[Slot] = []
+    signature: list = []
+    seen: set[int] = set()
+
+    def add_variable(var: Variable, label: str) -> None:
+        if id(var) in seen:
+            return
+        seen.add(id(var))
+        slots.append(Slot(var, "data", f"{label}.data"))
+        slots.append(Slot(var, "grad", f"{label}.grad"))
+        signature.append((type(var).__name__, var.requires_grad))
+
+    def add_module(module: Module, label: str) -> None:
+        for path, sub in module.named_modules().items():
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            where = f"{label}.{path}" if path else label
+            static = []
+            for name, value in sub.__dict__.items():
+                if isinstance(value, Parameter):
+                    add_variable(value, f"{where}.{name}")
+                elif _is_array(value):
+                    slots.append(Slot(sub, name, f"{where}.{name}"))
+                elif not isinstance(value, Module) and name != "_modules":
+                    static.append((name, value))
+            signature.append((type(sub), _Static(tuple(static))))
+
+    def add_optimizer(opt: Optimizer, label: str) -> None:
+        if id(opt) in seen:
+            return
+        seen.add(id(opt))
+        if hasattr(opt, "init_state"):
+            opt.init_state()
+        for i, group in enumerate(opt.param_groups):
+            for j, p in enumerate(group["params"]):
+                add_variable(p, f"{label}.param_groups[{i}].params[{j}]")
+            static = []
+            for key, value in group.items():
+                if key in ("params", "param_names"):
+                    continue
+                if _is_number(value) or _is_array(value):
+                    slots.append(ItemSlot(group, key, f"{label}.param_groups[{i}]['{key}']"))
+                else:
+                    static.append((key, value))
+            signature.append((type(opt), _Static(tuple(static))))
+        slots.append(Slot(opt, "_state", f"{label}.state"))
+
+    for index, obj in enumerate(stateful):
+        label = f"argument {index} ({type(obj).__name__})"
+        if isinstance(obj, Module):
+            add_module(obj, label)
+        elif isinstance(obj, Variable):
+            add_variable(obj, label)
+        elif isinstance(obj, Optimizer):
+            add_optimizer(obj, label)
+    slots.append(RngSlot())
+    return slots, tuple(signature)
