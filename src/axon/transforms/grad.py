@@ -16,6 +16,7 @@ structure); inside `axon.jit` or a jax transform it traces into the surrounding 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import jax
@@ -114,7 +115,8 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
         for p, g in zip(params, grads, strict=True):
             p.grad = g
         value = Variable(value) if isinstance(raw_value, Variable) else value
-        grads = dict(zip(names, grads, strict=True))
+        # an OrderedDict keeps named_parameters() order through jax.jit (a dict comes out sorted)
+        grads = OrderedDict(zip(names, grads, strict=True))
         return ((value, aux), grads) if has_aux else (value, grads)
 
     compiled = jit(direct)
@@ -123,7 +125,10 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
     def wrapped(*args, **kwargs):
         leaves = jax.tree.leaves((args, kwargs), is_leaf=_is_stateful)
         traced = any(isinstance(getattr(leaf, "data", leaf), _Tracer) for leaf in leaves)
-        return direct(*args, **kwargs) if traced else compiled(*args, **kwargs)
+        if traced:
+            return direct(*args, **kwargs)
+        out, grads = compiled(*args, **kwargs)
+        return out, dict(grads)
 
     wrapped.compiled = compiled
     return wrapped

@@ -1,0 +1,257 @@
+"""axon.jit: the PyTorch-style step compiled whole, state carried in and out."""
+
+from __future__ import annotations
+
+import copy
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_close
+
+import axon
+from axon import nn, optim
+
+LOSS = nn.CrossEntropyLoss()
+
+
+def step(model, opt, x, y):
+    opt.zero_grad()
+    loss = LOSS(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def make(dropout=0.1, seed=0):
+    axon.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Linear(6, 16), nn.ReLU(), nn.BatchNorm1d(16), nn.Dropout(dropout), nn.Linear(16, 3)
+    )
+    return model, optim.Adam(model.parameters(), lr=1e-2)
+
+
+def data(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.normal(size=(n, 6)).astype(np.float32)), jnp.asarray(rng.integers(0, 3, n))
+
+
+def assert_same_state(a: nn.Module, b: nn.Module, atol=1e-6):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert_close(sa[key], sb[key], jnp.float32, rtol=1e-5, atol=atol)
+
+
+def test_compiled_step_equals_eager_step():
+    x, y = data()
+    eager_model, eager_opt = make()
+    jit_model, jit_opt = make()
+    fast = axon.jit(step)
+    axon.manual_seed(7)
+    eager_losses = [float(step(eager_model, eager_opt, x, y)) for _ in range(6)]
+    axon.manual_seed(7)
+    jit_losses = [float(fast(jit_model, jit_opt, x, y)) for _ in range(6)]
+    np.testing.assert_allclose(jit_losses, eager_losses, rtol=1e-5)
+    assert_same_state(eager_model, jit_model)  # parameters and BatchNorm statistics
+    for p_eager, p_jit in zip(eager_model.parameters(), jit_model.parameters(), strict=True):
+        assert_close(p_jit.grad, p_eager.grad, jnp.float32, rtol=1e-5, atol=1e-6)
+    eager_state = eager_opt.state_dict()["state"]
+    jit_state = jit_opt.state_dict()["state"]
+    for i in eager_state:
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert_close(jit_state[i][name], eager_state[i][name], jnp.float32, rtol=1e-5, atol=1e-7)
+        assert float(jit_state[i]["step"]) == float(eager_state[i]["step"]) == 6
+
+
+def test_state_is_concrete_after_the_call():
+    model, opt = make()
+    x, y = data()
+    loss = axon.jit(step)(model, opt, x, y)
+    assert isinstance(loss, axon.Variable) and not loss.requires_grad
+    for leaf in jax.tree.leaves(model) + [p.grad for p in model.parameters()]:
+        assert not isinstance(leaf, jax.core.Tracer)
+    assert int(model[2].num_batches_tracked) == 1
+    assert not isinstance(axon.get_rng_state(), jax.core.Tracer)
+
+
+def test_dropout_changes_per_call_and_is_reproducible():
+    model, _ = make(dropout=0.5)
+    x, _ = data()
+    forward = axon.jit(lambda m, x: m(x))
+    axon.manual_seed(3)
+    first, second = forward(model, x), forward(model, x)
+    assert not np.allclose(np.asarray(first), np.asarray(second))
+    axon.manual_seed(3)
+    np.testing.assert_array_equal(np.asarray(forward(model, x)), np.asarray(first))
+
+
+def test_recompiles_only_on_structure_or_shape_changes():
+    model, opt = make()
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(4):
+        fast(model, opt, x, y)
+    # the first call starts without .grad and optimizer state: one more program for "with"
+    warm = fast.num_compiles
+    assert warm <= 2
+    for _ in range(3):
+        fast(model, opt, x, y)
+    assert fast.num_compiles == warm
+    opt.param_groups[0]["lr"] = 1e-4  # hyper-parameters are inputs, not constants
+    fast(model, opt, x, y)
+    assert fast.num_compiles == warm
+    x2, y2 = data(n=5)
+    fast(model, opt, x2, y2)  # a new batch size compiles once
+    assert fast.num_compiles == warm + 1
+    fast(model, opt, x2, y2)
+    assert fast.num_compiles == warm + 1
+
+
+def test_train_eval_switch_is_a_structure_change():
+    model, _ = make()
+    x, _ = data()
+    forward = axon.jit(lambda m, x: m(x))
+    forward(model, x)
+    assert forward.num_compiles == 1
+    model.eval()
+    out_eval = forward(model, x)
+    assert forward.num_compiles == 2
+    with axon.no_grad():
+        np.testing.assert_allclose(np.asarray(out_eval), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    model.train()
+    forward(model, x)
+    assert forward.num_compiles == 2  # the training program is reused
+
+
+def test_two_identical_models_share_a_program():
+    forward = axon.jit(lambda m, x: m(x))
+    x, _ = data()
+    a, _ = make(seed=1)
+    b, _ = make(seed=2)
+    out_a, out_b = forward(a, x), forward(b, x)
+    assert forward.num_compiles == 1
+    assert not np.allclose(np.asarray(out_a), np.asarray(out_b))
+
+
+def test_learning_rate_change_takes_effect():
+    x, y = data()
+    a, opt_a = make(dropout=0.0)
+    b, opt_b = make(dropout=0.0)
+    fast = axon.jit(step)
+    opt_a.param_groups[0]["lr"] = 0.0
+    fast(a, opt_a, x, y)
+    for p, p0 in zip(a.parameters(), make(dropout=0.0)[0].parameters(), strict=True):
+        np.testing.assert_array_equal(np.asarray(p.data), np.asarray(p0.data))  # lr 0: unchanged
+    fast(b, opt_b, x, y)
+    assert not np.allclose(np.asarray(a[0].weight.data), np.asarray(b[0].weight.data))
+    assert isinstance(opt_a.param_groups[0]["lr"], float)  # untouched Python value
+
+
+def test_references_you_hold_survive_donation():
+    model, opt = make()
+    x, y = data()
+    kept = model.state_dict()
+    before = {k: np.asarray(v) for k, v in kept.items()}
+    twin = copy.deepcopy(model)
+    twin.load_state_dict(kept)
+    axon.jit(step)(model, opt, x, y)
+    for key, value in kept.items():  # still readable, still the old values
+        np.testing.assert_array_equal(np.asarray(value), before[key])
+    np.testing.assert_array_equal(np.asarray(twin[0].weight.data), before["0.weight"])
+
+
+def test_variables_arrays_and_static_arguments():
+    v = axon.Variable(jnp.arange(3.0), requires_grad=True)
+
+    @axon.jit
+    def f(v, scale, mode):
+        loss = (v * scale).sum() if mode == "sum" else (v * scale).mean()
+        loss.backward()
+        return loss
+
+    assert float(f(v, 2.0, "sum")) == 6.0
+    np.testing.assert_allclose(np.asarray(v.grad), [2.0, 2.0, 2.0])
+    f(v, 3.0, "sum")  # a new Python number is traced, not compiled in
+    np.testing.assert_allclose(np.asarray(v.grad), [5.0, 5.0, 5.0])  # accumulates like eager
+    n = f.num_compiles
+    f(v, 4.0, "sum")
+    assert f.num_compiles == n
+    f(v, 4.0, "mean")
+    assert f.num_compiles == n + 1
+
+
+def test_static_argnums():
+    scaled = axon.jit(lambda x, n: x * n if n > 1 else x, static_argnums=1)
+    assert float(scaled(jnp.ones(()), 3)) == 3.0
+    assert float(scaled(jnp.ones(()), 1)) == 1.0
+
+
+def test_python_branch_on_a_traced_value_is_a_clear_error():
+    scaled = axon.jit(lambda x, n: x * n if n > 1 else x)
+    with pytest.raises(TypeError, match=r"axon\.jit\(<lambda>\): Python control flow .* static_argnums"):
+        scaled(jnp.ones(()), 3)
+
+
+def test_new_attribute_inside_is_a_clear_error():
+    model, _ = make()
+    x, _ = data()
+
+    def remember(m, x):
+        out = m(x)
+        m[0].last_output = out
+        return out
+
+    with pytest.raises(TypeError, match=r"axon\.nn\.Linear \(0\) gained a new attribute 'last_output'"):
+        axon.jit(remember)(model, x)
+    assert "last_output" not in model[0].__dict__  # nothing leaked
+
+
+def test_value_and_grad_equals_backward():
+    model, _ = make(dropout=0.0)
+    twin = copy.deepcopy(model)
+    x, y = data()
+
+    def loss_of(m, x, y):
+        return LOSS(m(x), y)
+
+    loss, grads = axon.value_and_grad(loss_of)(model, x, y)
+    twin.zero_grad()
+    expected = loss_of(twin, x, y)
+    expected.backward()
+    assert_close(loss, expected, jnp.float32)
+    assert list(grads) == list(twin.named_parameters())
+    for name, p in twin.named_parameters().items():
+        assert_close(grads[name], p.grad, jnp.float32, rtol=1e-5, atol=1e-6)
+        assert_close(model.named_parameters()[name].grad, p.grad, jnp.float32, rtol=1e-5, atol=1e-6)
+    assert_same_state(model, twin)  # BatchNorm statistics were updated once, as in eager mode
+
+
+def test_value_and_grad_inside_jit_with_opt_step_of_grads():
+    x, y = data()
+    a, opt_a = make(dropout=0.0)
+    b, opt_b = make(dropout=0.0)
+
+    @axon.jit
+    def functional_step(model, opt, x, y):
+        loss, grads = axon.value_and_grad(lambda m: LOSS(m(x), y))(model)
+        opt.step(grads)
+        return loss
+
+    for _ in range(3):
+        functional_step(a, opt_a, x, y)
+        step(b, opt_b, x, y)
+    assert_same_state(a, b, atol=1e-5)
+
+
+def test_grad_has_aux_and_errors():
+    model = nn.Linear(3, 2)
+    x = jnp.ones((4, 3))
+    grads, aux = axon.grad(lambda m: (m(x).sum(), {"n": 4}), has_aux=True)(model)
+    assert set(grads) == {"weight", "bias"} and aux == {"n": 4}
+    np.testing.assert_allclose(np.asarray(grads["bias"]), [4.0, 4.0])
+    with pytest.raises(ValueError, match=r"must return a scalar loss"):
+        axon.grad(lambda m: m(x))(model)
+    with pytest.raises(TypeError, match=r"argument 0 must be a Module, a Variable"):
+        axon.grad(lambda a: a.sum())(jnp.ones(3))
