@@ -36,7 +36,8 @@ class Tensor:
 
     def __new__(cls, *args, **kwargs):
         raise TypeError(
-            "axon.Tensor is a namespace of factories (Tensor.randn, Tensor.zeros, ...), not a type: "
+            "axon.Tensor is a namespace of factories (Tensor.randn, Tensor.zeros, ...), "
+            "not a type: "
             "arrays are jax.Array; wrap one in axon.Variable to track gradients."
         )
 

@@ -635,5 +635,7 @@ def test_iteration_yields_differentiable_rows():
 
 def test_flatten_with_start_after_end_raises():
     x = axon.Variable(jnp.ones((2, 3, 4)), requires_grad=True)
-    with pytest.raises(ValueError, match=r"axon\.functional\.flatten: start_dim=2 comes after end_dim=1"):
+    with pytest.raises(
+        ValueError, match=r"axon\.functional\.flatten: start_dim=2 comes after end_dim=1"
+    ):
         x.flatten(2, 1)

@@ -34,7 +34,9 @@ def make(dropout=0.1, seed=0):
 
 def data(n=12, seed=0):
     rng = np.random.default_rng(seed)
-    return jnp.asarray(rng.normal(size=(n, 6)).astype(np.float32)), jnp.asarray(rng.integers(0, 3, n))
+    return jnp.asarray(rng.normal(size=(n, 6)).astype(np.float32)), jnp.asarray(
+        rng.integers(0, 3, n)
+    )
 
 
 def assert_same_state(a: nn.Module, b: nn.Module, atol=1e-6):
@@ -61,7 +63,9 @@ def test_compiled_step_equals_eager_step():
     jit_state = jit_opt.state_dict()["state"]
     for i in eager_state:
         for name in ("exp_avg", "exp_avg_sq"):
-            assert_close(jit_state[i][name], eager_state[i][name], jnp.float32, rtol=1e-5, atol=1e-7)
+            assert_close(
+                jit_state[i][name], eager_state[i][name], jnp.float32, rtol=1e-5, atol=1e-7
+            )
         assert float(jit_state[i]["step"]) == float(eager_state[i]["step"]) == 6
 
 
@@ -190,7 +194,9 @@ def test_static_argnums():
 
 def test_python_branch_on_a_traced_value_is_a_clear_error():
     scaled = axon.jit(lambda x, n: x * n if n > 1 else x)
-    with pytest.raises(TypeError, match=r"axon\.jit\(<lambda>\): Python control flow .* static_argnums"):
+    with pytest.raises(
+        TypeError, match=r"axon\.jit\(<lambda>\): Python control flow .* static_argnums"
+    ):
         scaled(jnp.ones(()), 3)
 
 
@@ -203,7 +209,9 @@ def test_new_attribute_inside_is_a_clear_error():
         m[0].last_output = out
         return out
 
-    with pytest.raises(TypeError, match=r"axon\.nn\.Linear \(0\) gained a new attribute 'last_output'"):
+    with pytest.raises(
+        TypeError, match=r"axon\.nn\.Linear \(0\) gained a new attribute 'last_output'"
+    ):
         axon.jit(remember)(model, x)
     assert "last_output" not in model[0].__dict__  # nothing leaked
 

@@ -147,7 +147,9 @@ def _hashable(value, op_name, arg_name):
     return value
 
 
-def op(fn=None, *, static: tuple[str, ...] = (), differentiable: bool = True, name: str | None = None):
+def op(
+    fn=None, *, static: tuple[str, ...] = (), differentiable: bool = True, name: str | None = None
+):
     """Turn a pure jax function of arrays into a tape op.
 
     Args:
@@ -270,13 +272,15 @@ def _make_kernel(fn, template, kw_template, diff_pos, jit):
         return fn(*args, **kwargs)
 
     if not diff_pos:
+
         def forward(*dyn):
             return call(dyn)
     else:
+
         def forward(*dyn):
             def f(*diff):
                 full = list(dyn)
-                for pos, value in zip(diff_pos, diff):
+                for pos, value in zip(diff_pos, diff, strict=True):
                     full[pos] = value
                 return call(full)
 
@@ -360,7 +364,7 @@ def backward(root: Variable, grad=None, retain_graph: bool = False) -> None:
         parent_grads = node.vjp(g) if traced else _apply_vjp(node.vjp, g)
         if not retain_graph:
             node.vjp = None
-        for parent, pg in zip(node.parents, parent_grads):
+        for parent, pg in zip(node.parents, parent_grads, strict=True):
             if parent._node is None:
                 if id(parent) in leaf_grads:
                     pg = _sum(leaf_grads[id(parent)][1], pg)

@@ -317,7 +317,7 @@ def _encode_index(index):
             if isinstance(part, (list, tuple)):
                 part = np.asarray(part)
             data = getattr(part, "data", part) if hasattr(part, "_node") else part
-            if getattr(data, "dtype", None) == bool and not isinstance(data, jax.core.Tracer):
+            if getattr(data, "dtype", None) == jnp.bool_ and not isinstance(data, jax.core.Tracer):
                 # a concrete mask becomes integer indices, so the kernel has static shapes
                 nonzero = np.nonzero(np.asarray(data))
                 template.extend([("array",)] * len(nonzero))

@@ -1,4 +1,4 @@
-"""Normalisation: pure jax on arrays, one tape op on Variables. Reductions run in float32 or wider."""
+"""Normalisation: pure jax on arrays, one tape op on Variables; reductions in float32 or wider."""
 
 from __future__ import annotations
 
@@ -21,8 +21,16 @@ def _reduce_axes(x) -> tuple[int, ...]:
 
 
 @op(static=("training", "eps"))
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
-               momentum=0.1, eps=1e-5):
+def batch_norm(
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training=False,  # noqa: A002
+    momentum=0.1,
+    eps=1e-5,
+):
     """Normalise each channel (dim 1) by batch statistics (training, or no running stats) or by
     the running statistics (eval), then scale and shift.
 

@@ -250,7 +250,11 @@ class ModuleDict(_Container):
 
 def _index(owner: Module, index: int, length: int) -> int:
     if not isinstance(index, int):
-        raise TypeError(f"{_errors.describe(owner)}: indices must be ints or slices, got {index!r}.")
+        raise TypeError(
+            f"{_errors.describe(owner)}: indices must be ints or slices, got {index!r}."
+        )
     if not -length <= index < length:
-        raise IndexError(f"{_errors.describe(owner)}: index {index} is out of range for {length} modules.")
+        raise IndexError(
+            f"{_errors.describe(owner)}: index {index} is out of range for {length} modules."
+        )
     return index % length

@@ -64,7 +64,9 @@ class Linear(Module):
         (32, 256)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, dtype=jnp.float32):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, *, dtype=jnp.float32
+    ):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -101,7 +103,8 @@ class Linear(Module):
         if weight.ndim != 2:
             raise _errors.value_error(
                 "axon.nn.Linear.from_weights",
-                f"expected a 2-D weight (out_features, in_features), got {_errors.shape_str(weight.shape)}.",
+                "expected a 2-D weight (out_features, in_features), "
+                f"got {_errors.shape_str(weight.shape)}.",
             )
         layer = cls.__new__(cls)
         Module.__init__(layer)
@@ -113,7 +116,8 @@ class Linear(Module):
             if bias.shape != (weight.shape[0],):
                 raise _errors.value_error(
                     "axon.nn.Linear.from_weights",
-                    f"expected a bias of shape ({weight.shape[0]},), got {_errors.shape_str(bias.shape)}.",
+                    f"expected a bias of shape ({weight.shape[0]},), "
+                    f"got {_errors.shape_str(bias.shape)}.",
                 )
             layer.bias = Parameter(bias)
         return layer

@@ -25,6 +25,7 @@ from axon import _errors, _structure
 from axon.autograd.variable import Variable
 from axon.nn.parameter import Parameter
 
+
 def _bump_structure_version() -> None:
     _structure.bump()
 
@@ -103,7 +104,8 @@ class Module:
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """Add a buffer: state that is not trained (e.g. running statistics).
 
-        Persistent buffers appear in `state_dict()`. Assign a new array to the attribute to update it.
+        Persistent buffers appear in `state_dict()`. Assign a new array to the attribute to
+        update it.
         """
         if tensor is not None and not isinstance(tensor, (jax.Array, np.ndarray)):
             raise TypeError(
@@ -280,7 +282,7 @@ class Module:
         }
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays from `state_dict` (axon or PyTorch) into this module's parameters and buffers.
+        """Copy arrays from `state_dict` (axon or PyTorch) into parameters and buffers.
 
         Every missing, unexpected and mis-shaped key is reported in one error, and on any error
         nothing is changed. With `strict=False`, missing and unexpected keys are returned instead.
@@ -384,7 +386,9 @@ class Module:
             return f"{type(self).__name__}()"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
-    def summary(self, input_shape, dtype=jnp.float32, print_fn: Callable[[str], None] | None = print):
+    def summary(
+        self, input_shape, dtype=jnp.float32, print_fn: Callable[[str], None] | None = print
+    ):
         """Print (and return) a table of every sub-module's output shape and parameter count.
 
         Runs one forward pass on zeros of `input_shape` (with a leading batch dimension included)
@@ -446,7 +450,7 @@ class _Static:
     def __eq__(self, other):
         if not isinstance(other, _Static) or len(self.items) != len(other.items):
             return False
-        for (k1, v1), (k2, v2) in zip(self.items, other.items):
+        for (k1, v1), (k2, v2) in zip(self.items, other.items, strict=True):
             if k1 != k2 or not _same(v1, v2):
                 return False
         return True
@@ -509,7 +513,7 @@ def _unflatten(aux, children):
     for name, value in static.items:
         state[name] = value
     modules = {}
-    for name, value in zip(names, children):
+    for name, value in zip(names, children, strict=True):
         if isinstance(name, tuple):
             modules[name[1]] = value
         else:
@@ -551,7 +555,9 @@ def _to_array(value):
         return value.data
     if isinstance(value, jax.Array):
         return value
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
+    if hasattr(value, "detach") and hasattr(
+        value, "numpy"
+    ):  # a torch tensor, without importing torch
         value = value.detach().cpu().numpy()
     return np.array(value, copy=True)
 
@@ -577,11 +583,13 @@ def _shape_of(out) -> str:
 
 def _print_summary(rows, model, print_fn):
     header = ("Layer (type)", "Output shape", "Params")
-    table = [(f"{path} ({kind})" if path else kind, shape, f"{n:,}") for path, kind, shape, n in rows]
+    table = [
+        (f"{path} ({kind})" if path else kind, shape, f"{n:,}") for path, kind, shape, n in rows
+    ]
     widths = [max(len(r[i]) for r in [header, *table]) for i in range(3)]
     rule = "-" * (sum(widths) + 6)
-    lines = [rule, "  ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in table[:-1]]
+    lines = [rule, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), rule]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table[:-1]]
     total = model.num_parameters()
     all_params = sum(int(p.data.size) for p in model.parameters())
     lines += [

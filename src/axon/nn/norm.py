@@ -33,7 +33,9 @@ class _BatchNorm(Module):
                 self, f"num_features must be a positive int, got {num_features!r}."
             )
         if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise _errors.value_error(self, f"momentum must be in [0, 1] or None, got {momentum!r}.")
+            raise _errors.value_error(
+                self, f"momentum must be in [0, 1] or None, got {momentum!r}."
+            )
         self.num_features = num_features
         self.eps = float(eps)
         self.momentum = momentum

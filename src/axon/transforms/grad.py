@@ -35,7 +35,9 @@ def _targets(args, argnums) -> tuple[list[str], list[Variable]]:
     names, params, seen = [], [], set()
     for n in numbers:
         if n >= len(args):
-            raise ValueError(f"axon.value_and_grad: argnums={argnums} but only {len(args)} arguments.")
+            raise ValueError(
+                f"axon.value_and_grad: argnums={argnums} but only {len(args)} arguments."
+            )
         target = args[n]
         items = target if isinstance(target, (list, tuple)) else [target]
         for k, item in enumerate(items):
@@ -79,19 +81,24 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
         >>> import axon
         >>> from axon import nn
         >>> model = nn.Linear(3, 1)
-        >>> loss, grads = axon.value_and_grad(lambda m, x: m(x).sum())(model, axon.Tensor.ones([2, 3]))
+        >>> x = axon.Tensor.ones([2, 3])
+        >>> loss, grads = axon.value_and_grad(lambda m, x: m(x).sum())(model, x)
         >>> sorted(grads), grads["weight"].shape
         (['bias', 'weight'], (1, 3))
     """
 
     def direct(*args, **kwargs):
         names, params = _targets(args, argnums)
-        stateful = [a for a in jax.tree.leaves((args, kwargs), is_leaf=_is_stateful)
-                    if _is_stateful(a)]
+        stateful = [
+            a for a in jax.tree.leaves((args, kwargs), is_leaf=_is_stateful) if _is_stateful(a)
+        ]
         slots, _ = collect(stateful)
         differentiated = {id(p) for p in params}
-        side = [s for s in slots
-                if not (type(s) is Slot and id(s.owner) in differentiated and s.name == "data")]
+        side = [
+            s
+            for s in slots
+            if not (type(s) is Slot and id(s.owner) in differentiated and s.name == "data")
+        ]
 
         def pure(arrays):
             saved = [p.data for p in params], [s.get() for s in side]

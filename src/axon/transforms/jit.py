@@ -66,8 +66,13 @@ class _Entry:
 class CompiledFunction:
     """The callable `axon.jit` returns. `num_compiles` counts traces (each compiles once)."""
 
-    def __init__(self, fn: Callable, static_argnums: Sequence[int], static_argnames: Sequence[str],
-                 donate: bool):
+    def __init__(
+        self,
+        fn: Callable,
+        static_argnums: Sequence[int],
+        static_argnames: Sequence[str],
+        donate: bool,
+    ):
         self.fn = fn
         self.static_argnums = frozenset(static_argnums)
         self.static_argnames = frozenset(static_argnames)
@@ -76,7 +81,9 @@ class CompiledFunction:
         self._entries: OrderedDict = OrderedDict()
         self._tokens: dict = {}
         self._current = None
-        self._jitted = jax.jit(self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ())
+        self._jitted = jax.jit(
+            self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
+        )
         functools.update_wrapper(self, fn)
 
     # ------------------------------------------------------------------ call
@@ -132,7 +139,9 @@ class CompiledFunction:
 
     def _entry(self, spec, stateful) -> _Entry:
         slots, signature = collect(stateful)
-        modules = list({id(s.owner): s.owner for s in slots if isinstance(s.owner, Module)}.values())
+        modules = list(
+            {id(s.owner): s.owner for s in slots if isinstance(s.owner, Module)}.values()
+        )
         for obj in stateful:
             if isinstance(obj, Module):
                 for m in obj.modules():
@@ -160,7 +169,10 @@ class CompiledFunction:
             args, kwargs = self._rebuild(entry.spec, leaves, dynamic)
             try:
                 out = self.fn(*args, **kwargs)
-            except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
+            except (
+                jax.errors.ConcretizationTypeError,
+                jax.errors.TracerBoolConversionError,
+            ) as err:
                 raise TypeError(
                     f"axon.jit({_name(self.fn)}): Python control flow (if/while/bool/float) on a "
                     f"value that is traced inside the compiled function. Arrays, Variables and "
@@ -227,8 +239,13 @@ class CompiledFunction:
         return f"axon.jit({_name(self.fn)})"
 
 
-def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
-        static_argnames: str | Sequence[str] = (), donate: bool = True):
+def jit(
+    fn: Callable | None = None,
+    *,
+    static_argnums: int | Sequence[int] = (),
+    static_argnames: str | Sequence[str] = (),
+    donate: bool = True,
+):
     """Compile `fn`, carrying the state of its Module, Optimizer and Variable arguments.
 
     Args:
@@ -257,8 +274,9 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     if isinstance(static_argnames, str):
         static_argnames = (static_argnames,)
     if fn is None:
-        return functools.partial(jit, static_argnums=static_argnums,
-                                 static_argnames=static_argnames, donate=donate)
+        return functools.partial(
+            jit, static_argnums=static_argnums, static_argnames=static_argnames, donate=donate
+        )
     return CompiledFunction(fn, static_argnums, static_argnames, donate)
 
 
