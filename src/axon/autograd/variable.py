@@ -48,7 +48,7 @@ class Variable:
         [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_node", "__weakref__")
     __array_priority__ = 1000  # numpy defers `ndarray + Variable` to Variable.__radd__
     # No `__jax_array__`: jax.Array's operators would call it and return a plain array, so
     # `jax_array * variable` would silently leave the tape. Without it they defer to __rmul__.
@@ -61,17 +61,30 @@ class Variable:
                 f"got dtype {data.dtype}. Convert with .astype(jnp.float32) first."
             )
         self.data = data
-        self.grad = None
+        self._grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None
 
     @classmethod
     def _from_op(cls, data, node):
         v = object.__new__(Variable)
-        v.data, v.grad, v.requires_grad, v._node = data, None, True, node
+        v.data, v._grad, v.requires_grad, v._node = data, None, True, node
         return v
 
     # ------------------------------------------------------------------ basics
+    @property
+    def grad(self):
+        """The accumulated gradient (a jax array of `data`'s shape) or None."""
+        if GRAD_WATCH is not None:
+            GRAD_WATCH.read(self)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if GRAD_WATCH is not None:
+            GRAD_WATCH.write(self)
+        self._grad = value
+
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.data.shape)
@@ -405,7 +418,7 @@ def _flatten_variable(v):
 
 def _unflatten_variable(cls, requires_grad, children):
     v = object.__new__(cls)
-    v.data, v.grad, v.requires_grad, v._node = children[0], None, requires_grad, None
+    v.data, v._grad, v.requires_grad, v._node = children[0], None, requires_grad, None
     return v
 
 
@@ -417,6 +430,28 @@ def register_variable_pytree(cls) -> None:
 
 
 register_variable_pytree(Variable)
+
+class GradWatch:
+    """Records which Variables' `.grad` was read before being written (while `axon.jit` traces).
+
+    A compiled step that starts with `opt.zero_grad()` never reads the incoming gradients, so
+    they need not be inputs at all: that keeps the program the same whether or not `.grad` held
+    arrays when the step was called.
+    """
+
+    def __init__(self):
+        self.written: set[int] = set()
+        self.read_first: set[int] = set()
+
+    def read(self, var) -> None:
+        if id(var) not in self.written:
+            self.read_first.add(id(var))
+
+    def write(self, var) -> None:
+        self.written.add(id(var))
+
+
+GRAD_WATCH: GradWatch | None = None
 
 # Variable's operators and methods call these op modules; `axon.functional` binds them on import
 # (they import the tape, which imports this file, so they cannot be imported here).

@@ -232,9 +232,9 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            if set_to_none or p.grad is None:
+            if set_to_none:  # write without reading: axon.jit then needs no incoming .grad
                 p.grad = None
-            else:
+            elif p.grad is not None:
                 p.grad = jnp.zeros_like(p.grad)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:

@@ -32,6 +32,7 @@ import jax
 import numpy as np
 
 from axon import _structure
+from axon.autograd import variable
 from axon.autograd.variable import Variable
 from axon.nn.module import Module
 from axon.transforms.state import ItemSlot, Slot, collect
@@ -55,12 +56,13 @@ def _is_dynamic(x) -> bool:
 class _Entry:
     """What one argument structure compiles against: its slots and static description."""
 
-    __slots__ = ("slots", "hyper", "static", "modules", "objects", "spec")
+    __slots__ = ("slots", "hyper", "grads", "static", "modules", "objects", "spec")
 
     def __init__(self, slots, static, modules, objects, spec):
         self.slots, self.static, self.modules, self.objects = slots, static, modules, objects
         self.spec = spec
         self.hyper = [i for i, s in enumerate(slots) if isinstance(s, ItemSlot)]
+        self.grads = [i for i, s in enumerate(slots) if type(s) is Slot and s.name == "_grad"]
 
 
 class CompiledFunction:
@@ -80,6 +82,7 @@ class CompiledFunction:
         self.num_compiles = 0
         self._entries: OrderedDict = OrderedDict()
         self._tokens: dict = {}
+        self._grads_unread: dict[int, bool] = {}  # token -> incoming .grads are never read
         self._current = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
@@ -102,6 +105,9 @@ class CompiledFunction:
         hyper = [state[i] for i in entry.hyper]  # not donated: they are rarely replaced
         for i in entry.hyper:
             state[i] = None
+        if self._grads_unread.get(entry.static):
+            for i in entry.grads:  # the step overwrites .grad before reading it: no input
+                state[i] = None
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
         self._current = (entry, leaves)
         try:
@@ -165,6 +171,7 @@ class CompiledFunction:
         before = [set(m.__dict__) for m in entry.modules]
         for slot, value in zip(slots, state, strict=True):
             slot.set(value)
+        outer_watch, variable.GRAD_WATCH = variable.GRAD_WATCH, variable.GradWatch()
         try:
             args, kwargs = self._rebuild(entry.spec, leaves, dynamic)
             try:
@@ -181,6 +188,8 @@ class CompiledFunction:
                     f"jax.lax.cond. Original error: {str(err).splitlines()[0]}"
                 ) from err
             self._check_mutations(entry, before, slots)
+            read = variable.GRAD_WATCH.read_first
+            self._grads_unread[static] = not any(id(slots[i].owner) in read for i in entry.grads)
             new_state = {}
             for i, (slot, old) in enumerate(zip(slots, state, strict=True)):
                 value = slot.get()
@@ -189,6 +198,7 @@ class CompiledFunction:
                 new_state[i] = value
             return _detach(out), new_state
         finally:
+            variable.GRAD_WATCH = outer_watch
             for slot, value in zip(slots, saved, strict=True):
                 slot.set(value)
             for module, keys in zip(entry.modules, before, strict=True):

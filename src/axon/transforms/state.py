@@ -83,7 +83,7 @@ def collect(stateful: list) -> tuple[list[Slot], tuple]:
             return
         seen.add(id(var))
         slots.append(Slot(var, "data", f"{label}.data"))
-        slots.append(Slot(var, "grad", f"{label}.grad"))
+        slots.append(Slot(var, "_grad", f"{label}.grad"))  # not the property: no watch
         signature.append((type(var).__name__, var.requires_grad))
 
     def add_module(module: Module, label: str) -> None:
