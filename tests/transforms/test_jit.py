@@ -263,3 +263,52 @@ def test_grad_has_aux_and_errors():
         axon.grad(lambda m: m(x))(model)
     with pytest.raises(TypeError, match=r"argument 0 must be a Module, a Variable"):
         axon.grad(lambda a: a.sum())(jnp.ones(3))
+
+
+def test_gradients_outside_survive_a_step_that_does_not_touch_them():
+    model, _ = make(dropout=0.0)
+    x, y = data()
+    LOSS(model(x), y).backward()
+    before = {k: np.asarray(p.grad) for k, p in model.named_parameters().items()}
+    forward = axon.jit(lambda m, x: m(x))
+    forward(model, x)
+    forward(model, x)
+    for k, p in model.named_parameters().items():
+        np.testing.assert_array_equal(np.asarray(p.grad), before[k])
+
+
+def test_zero_grad_inside_clears_gradients_outside():
+    model, _ = make(dropout=0.0)
+    x, y = data()
+    LOSS(model(x), y).backward()
+    clear = axon.jit(lambda m: m.zero_grad())
+    clear(model)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_accumulating_step_reads_incoming_gradients():
+    """Without zero_grad, backward accumulates into the .grads that came in, as in eager mode."""
+    x, y = data()
+    a, _ = make(dropout=0.0)
+    b = copy.deepcopy(a)
+
+    def accumulate(m, x, y):
+        loss = LOSS(m(x), y)
+        loss.backward()
+        return loss
+
+    fast = axon.jit(accumulate)
+    for _ in range(3):
+        fast(a, x, y)
+        accumulate(b, x, y)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert_close(pa.grad, pb.grad, jnp.float32, rtol=1e-5, atol=1e-6)
+
+
+def test_the_four_line_step_compiles_once():
+    model, opt = make()
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(3):
+        fast(model, opt, x, y)
+    assert fast.num_compiles == 1

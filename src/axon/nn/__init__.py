@@ -1,6 +1,7 @@
 """`axon.nn`: Module, Parameter, containers, layers and losses."""
 
 from axon.nn import init
+from axon.nn import utils
 
 from axon.nn.activation import (
     ELU,

@@ -12,6 +12,12 @@ between steps takes effect without recompiling. Booleans, strings and the zeros 
 PyTorch, in PyTorch's layout (`{"step", "exp_avg", "exp_avg_sq"}` for Adam): a list of dicts of
 jax arrays in `self._state`, aligned with the flattened parameters. Inside the jitted update each
 dict is poured into a fresh `tx.init(param)` by field name, updated, and read back out.
+
+State is created lazily, at a parameter's first step, as in PyTorch; `init_state()` creates it
+for every parameter up front (what `axon.jit` does, so the state's structure is fixed before
+tracing), while `self._live` remembers which parameters PyTorch would list in `state_dict()`.
+A group's hyper-parameters may be jax arrays or tracers (`group["lr"]` traced inside
+`axon.jit`): the update is then traced inline instead of called as the cached jitted kernel.
 """
 
 from __future__ import annotations
@@ -215,10 +221,11 @@ class _StateView(Mapping):
         raise KeyError("this parameter is not optimized by this optimizer")
 
     def __iter__(self) -> Iterator[Variable]:
-        return (p for p, s in zip(self._opt._flat_params(), self._opt._state, strict=True) if s)
+        flat = self._opt._flat_params()
+        return (p for p, live in zip(flat, self._opt._live, strict=True) if live)
 
     def __len__(self) -> int:
-        return sum(1 for s in self._opt._state if s)
+        return sum(self._opt._live)
 
 
 # ----------------------------------------------------------------------------- Optimizer
@@ -238,7 +245,7 @@ class Optimizer:
             group's hyper-parameters (`group["lr"] = 1e-4`) takes effect at the next step.
         defaults: the default hyper-parameters.
         state: `state[p]` is the PyTorch-layout state dict of parameter `p` (empty until its
-            first step).
+            first step or `init_state()`); iterating it lists the parameters that stepped.
 
     A subclass defines `make_transform(**hyper) -> optax.GradientTransformation` (a staticmethod
     that receives one group's hyper-parameters, the numeric ones as jax scalars), `state_names`
@@ -292,6 +299,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._state: list = []  # per flat parameter: a PyTorch-layout dict (per group: optax state)
+        self._live: list[bool] = []  # per flat parameter: PyTorch would hold its state by now
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
@@ -408,6 +416,7 @@ class Optimizer:
         self.param_groups.append(param_group)
         if self._per_param:
             self._state.extend({} for _ in tensors)
+            self._live.extend(False for _ in tensors)
         else:
             self._state.append(None)
 
@@ -421,7 +430,8 @@ class Optimizer:
 
     @property
     def state(self) -> Mapping[Variable, dict[str, jax.Array]]:
-        """`state[p]`: parameter `p`'s state in PyTorch's layout (live; empty before a step)."""
+        """`state[p]`: parameter `p`'s state in PyTorch's layout (live; empty before its first
+        step unless `init_state()` created it)."""
         return _StateView(self)
 
     # ------------------------------------------------------------------ grads
@@ -442,8 +452,10 @@ class Optimizer:
             True
         """
         for p in self._flat_params():
-            if p.grad is not None:
-                p.grad = None if set_to_none else jnp.zeros_like(p.grad)
+            if set_to_none:  # write without reading: axon.jit then needs no incoming .grad
+                p.grad = None
+            elif p.grad is not None:
+                p.grad = jnp.zeros_like(p.grad)
 
     def _collect_grads(self, grads, flat: list[Variable]) -> list[jax.Array | None]:
         where = self._where("step")
@@ -568,10 +580,8 @@ class Optimizer:
                 continue
             group_static, group_dynamic = self._split_hyper(group)
             fresh = [i for i in active if not self._state[i]]
-            if fresh:  # PyTorch's lazy state init, done eagerly so the update traces once
-                tx = self._transform(group)
-                for i in fresh:
-                    self._state[i].update(_export_state(tx.init(flat[i].data), cls.state_names))
+            if fresh:  # PyTorch's lazy state init, done before the update so it traces once
+                self._create_state(group, fresh, flat)
             static.append(group_static)
             dynamic.append(group_dynamic)
             params.append([flat[i].data for i in active])
@@ -588,6 +598,53 @@ class Optimizer:
                 flat[i].data = p
                 self._state[i].clear()  # in place: `opt.state[p]` stays the live dict
                 self._state[i].update(s)
+                self._live[i] = bool(s)  # SGD without momentum keeps no state, as PyTorch
+
+    def _fresh_state(self, group: Mapping[str, Any], param: Variable) -> dict[str, jax.Array]:
+        """A parameter's state before its first step, in PyTorch's layout (override).
+
+        By default what `make_transform(**group hyper).init(param)` holds, read out by
+        `state_names`.
+        """
+        return _export_state(self._transform(group).init(param.data), type(self).state_names)
+
+    def _create_state(self, group: Mapping[str, Any], indices: Sequence[int], flat) -> None:
+        for i in indices:
+            self._state[i].update(self._fresh_state(group, flat[i]))
+
+    def init_state(self) -> None:
+        """Create now the state that every parameter would get at its first step.
+
+        PyTorch creates a parameter's state lazily, at its first step with a gradient; axon does
+        too. `init_state()` creates it up front, for every parameter that has none (zeros and a
+        zero step count: the values the first step would start from), so the state's structure
+        does not change at the first step. `axon.jit` calls it before tracing, so the state
+        crosses the compiled boundary with one fixed structure. Nothing else changes:
+        `state_dict()` and iterating `optimizer.state` still list only the parameters that
+        stepped (or were loaded), as PyTorch does; the update of a parameter whose state was
+        created here equals the update from lazily created state.
+
+        Example:
+            >>> import jax.numpy as jnp, axon
+            >>> w = axon.nn.Parameter(jnp.ones(2))
+            >>> opt = axon.optim.Adam([w], lr=0.1)
+            >>> opt.init_state()
+            >>> sorted(opt.state[w]), opt.state_dict()["state"]
+            (['exp_avg', 'exp_avg_sq', 'step'], {})
+        """
+        if not self._per_param:
+            for gi, group in enumerate(self.param_groups):
+                if self._state[gi] is None:
+                    self._state[gi] = self._tx.init([p.data for p in group["params"]])
+            return
+        flat = self._flat_params()
+        offset = 0
+        for group in self.param_groups:
+            n = len(group["params"])
+            self._create_state(
+                group, [i for i in range(offset, offset + n) if not self._state[i]], flat
+            )
+            offset += n
 
     def _step_tree(self, grads: list) -> None:
         tx = self._tx
@@ -644,8 +701,8 @@ class Optimizer:
         names = type(self).state_names  # PyTorch's key order
         state = {
             i: {n: s[n] for n in names if n in s} | {n: v for n, v in s.items() if n not in names}
-            for i, s in enumerate(self._state)
-            if s
+            for i, (s, live) in enumerate(zip(self._state, self._live, strict=True))
+            if live
         }
         return {"state": state, "param_groups": groups}
 
@@ -688,6 +745,14 @@ class Optimizer:
                     f"parameter group {i} of the loaded state dict has {len(s['params'])} "
                     f"parameters, but the optimizer's has {len(g['params'])}.",
                 )
+            if s.get("decoupled_weight_decay") and "decoupled_weight_decay" not in self.defaults:
+                raise value_error(
+                    where,
+                    f"parameter group {i} of the loaded state dict has "
+                    f"decoupled_weight_decay=True (saved by PyTorch's AdamW, or Adam with "
+                    f"decoupled_weight_decay=True), which {self._where()} does not implement.",
+                    "Load it into axon.optim.AdamW, which decays p *= 1 - lr * weight_decay.",
+                )
         new_groups = []
         for g, s in zip(self.param_groups, saved_groups, strict=True):
             new = {k: v for k, v in s.items() if k not in ("params", "param_names")}
@@ -705,6 +770,7 @@ class Optimizer:
             new_state = self._load_per_param_state(
                 state_dict.get("state", {}), saved_groups, new_groups
             )
+            self._live = [bool(s) for s in new_state]
         else:
             new_state = self._load_tree_state(state_dict.get("optax_state"), new_groups)
 
