@@ -35,16 +35,33 @@ from axon import _structure
 from axon.autograd import variable
 from axon.autograd.variable import Variable
 from axon.nn.module import Module
-from axon.transforms.state import ItemSlot, Slot, collect
+from axon.transforms.state import ItemSlot, RngSlot, Slot, collect, optimizer_statics
 
 _Tracer = jax.core.Tracer
 _CACHE_SIZE = 64
 
 
-def _is_stateful(x) -> bool:
-    from axon.optim.optimizer import Optimizer
+_STATEFUL: tuple[type, ...] = ()
 
-    return isinstance(x, (Module, Variable, Optimizer))
+
+def _is_stateful(x) -> bool:
+    global _STATEFUL
+    if not _STATEFUL:
+        from axon.optim.optimizer import Optimizer  # axon.optim imports this package
+
+        _STATEFUL = (Module, Variable, Optimizer)
+    return isinstance(x, _STATEFUL)
+
+
+_LEAF = jax.tree_util.tree_structure(0)
+
+
+def _is_optimizer(x) -> bool:
+    return _is_stateful(x) and not isinstance(x, (Module, Variable))
+
+
+def _statics(entry) -> tuple:
+    return tuple(optimizer_statics(o) for o in entry.optimizers)
 
 
 def _is_dynamic(x) -> bool:
@@ -56,13 +73,31 @@ def _is_dynamic(x) -> bool:
 class _Entry:
     """What one argument structure compiles against: its slots and static description."""
 
-    __slots__ = ("slots", "hyper", "grads", "static", "modules", "objects", "spec")
+    __slots__ = (
+        "slots",
+        "static",
+        "modules",
+        "objects",
+        "spec",
+        "carried",
+        "kept",
+        "is_grad",
+        "optimizers",
+        "opt_statics",
+    )
 
     def __init__(self, slots, static, modules, objects, spec):
         self.slots, self.static, self.modules, self.objects = slots, static, modules, objects
         self.spec = spec
-        self.hyper = [i for i, s in enumerate(slots) if isinstance(s, ItemSlot)]
-        self.grads = [i for i, s in enumerate(slots) if type(s) is Slot and s.name == "_grad"]
+        self.is_grad = [type(s) is Slot and s.name == "_grad" for s in slots]
+        # carried (donated, always returned): parameters, buffers, optimizer state.
+        # kept (not donated, returned only if replaced): .grads, hyper-parameters, the stream.
+        pairs = zip(slots, self.is_grad, strict=True)
+        kept = [g or isinstance(s, (ItemSlot, RngSlot)) for s, g in pairs]
+        self.optimizers = [o for o in objects if _is_optimizer(o)]
+        self.opt_statics = _statics(self)
+        self.carried = [i for i, k in enumerate(kept) if not k]
+        self.kept = [i for i, k in enumerate(kept) if k]
 
 
 class CompiledFunction:
@@ -94,27 +129,28 @@ class CompiledFunction:
         leaves, spec, stateful = self._split(args, kwargs)
         key = (spec, tuple(map(id, stateful)), _structure.version)
         entry = self._entries.get(key)
+        if entry is not None and entry.optimizers and entry.opt_statics != _statics(entry):
+            entry = None  # a param group's fixed settings changed (say nesterov, or lr 0 -> x)
         if entry is None:
             entry = self._entry(spec, stateful)
             self._entries[key] = entry
             if len(self._entries) > _CACHE_SIZE:
                 self._entries.popitem(last=False)
-        state = [slot.get() for slot in entry.slots]
+        slots = entry.slots
         if self.donate:
-            state = [_owned(v) for v in state]
-        hyper = [state[i] for i in entry.hyper]  # not donated: they are rarely replaced
-        for i in entry.hyper:
-            state[i] = None
-        if self._grads_unread.get(entry.static):
-            for i in entry.grads:  # the step overwrites .grad before reading it: no input
-                state[i] = None
+            carried = [_owned(slots[i].get()) for i in entry.carried]
+        else:
+            carried = [slots[i].get() for i in entry.carried]
+        unread = self._grads_unread.get(entry.static, False)
+        is_grad = entry.is_grad
+        # a step that overwrites .grad before reading it gets no incoming gradients at all
+        kept = [None if unread and is_grad[i] else slots[i].get() for i in entry.kept]
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
         self._current = (entry, leaves)
         try:
-            out, new_state = self._jitted(entry.static, state, hyper, dynamic)
+            out, new_state = self._jitted(entry.static, carried, kept, dynamic)
         finally:
             self._current = None
-        slots = entry.slots
         for i, value in new_state.items():
             slots[i].set(value)
         return out
@@ -128,6 +164,13 @@ class CompiledFunction:
         for name, value, static in named:
             if static:
                 spec.append((name, "static", _hashable(value, name)))
+                continue
+            if _is_stateful(value) or isinstance(value, jax.Array):  # the common cases, quickly
+                stateful_leaf = not isinstance(value, jax.Array)
+                if stateful_leaf:
+                    stateful.append(value)
+                leaves.append(value)
+                spec.append((name, _LEAF, ("object" if stateful_leaf else "dynamic",)))
                 continue
             sub, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
             kinds = []
@@ -160,12 +203,14 @@ class CompiledFunction:
         return _Entry(slots, token, modules, list(stateful), spec)
 
     # ------------------------------------------------------------------ trace
-    def _pure(self, static, state, hyper, dynamic):
+    def _pure(self, static, carried, kept, dynamic):
         self.num_compiles += 1
         entry, leaves = self._current
         slots = entry.slots
-        state = list(state)
-        for i, value in zip(entry.hyper, hyper, strict=True):
+        state = [None] * len(slots)
+        for i, value in zip(entry.carried, carried, strict=True):
+            state[i] = value
+        for i, value in zip(entry.kept, kept, strict=True):
             state[i] = value
         saved = [slot.get() for slot in slots]
         before = [set(m.__dict__) for m in entry.modules]
@@ -188,14 +233,19 @@ class CompiledFunction:
                     f"jax.lax.cond. Original error: {str(err).splitlines()[0]}"
                 ) from err
             self._check_mutations(entry, before, slots)
-            read = variable.GRAD_WATCH.read_first
-            self._grads_unread[static] = not any(id(slots[i].owner) in read for i in entry.grads)
-            new_state = {}
-            for i, (slot, old) in enumerate(zip(slots, state, strict=True)):
-                value = slot.get()
-                if isinstance(slot, ItemSlot) and value is old:
-                    continue  # an unchanged hyper-parameter keeps its Python value
-                new_state[i] = value
+            watch = variable.GRAD_WATCH
+            grads = [i for i in entry.kept if entry.is_grad[i]]
+            self._grads_unread[static] = not any(
+                id(slots[i].owner) in watch.read_first for i in grads
+            )
+            new_state = {i: slots[i].get() for i in entry.carried}
+            for i in entry.kept:
+                value = slots[i].get()
+                if entry.is_grad[i]:
+                    if id(slots[i].owner) in watch.written:
+                        new_state[i] = value
+                elif value is not state[i]:  # e.g. an unchanged lr keeps its Python value
+                    new_state[i] = value
             return _detach(out), new_state
         finally:
             variable.GRAD_WATCH = outer_watch
@@ -300,25 +350,26 @@ def _detach(out):
     )
 
 
-_BASELINE = None
-
-
 def _owned(value):
     """`value`, or a copy of it if anything besides its slot holds it (donation would delete
-    the buffer under the other holder)."""
+    the buffer under the other holder: a state dict you kept, another model, a saved graph)."""
     if isinstance(value, jax.Array) and sys.getrefcount(value) > _BASELINE:
         return value.copy()
     return value
 
 
+def _refcount(value) -> int:
+    return sys.getrefcount(value)
+
+
 def _calibrate() -> int:
+    """References an array held only by its slot has at `_owned`, called as in `__call__`."""
     holder = type("Holder", (), {})()
     holder.x = jax.numpy.zeros(())
-    state = [holder.x]
-    return max(sys.getrefcount(v) for v in state)  # the same references as in _owned's caller
+    return _refcount(Slot(holder, "x", "").get())
 
 
-_BASELINE = _calibrate() + 1  # `_owned`'s own argument
+_BASELINE = _calibrate()
 
 
 def _hashable(value, name):

@@ -68,6 +68,54 @@ def _is_array(value) -> bool:
     return isinstance(value, (jax.Array, np.ndarray))
 
 
+def _is_numbers(value) -> bool:
+    """A number, a numeric array, or a tuple/list of numbers (Adam's betas)."""
+    if _is_number(value) or _is_array(value):
+        return True
+    return isinstance(value, (tuple, list)) and bool(value) and all(map(_is_number, value))
+
+
+def _dynamic_keys(opt, group: dict) -> list[str]:
+    """The hyper-parameters of a param group that enter a compiled step as inputs: numbers,
+    except zeros that the optimizer builds a different chain for (`static_when_zero`)."""
+    from axon.optim.optimizer import is_zero
+
+    zeros = getattr(type(opt), "static_when_zero", ())
+    return [
+        key
+        for key, value in group.items()
+        if key not in ("params", "param_names")
+        and _is_numbers(value)
+        and not (key in zeros and is_zero(value))
+    ]
+
+
+def optimizer_statics(opt) -> tuple:
+    """Everything about an optimizer's groups that a compiled step bakes in."""
+    out = []
+    for group in opt.param_groups:
+        dynamic = set(_dynamic_keys(opt, group))
+        out.append(
+            tuple(
+                (key, _freeze(value))
+                for key, value in group.items()
+                if key not in dynamic and key not in ("params", "param_names")
+            )
+            + (len(group["params"]),)
+        )
+    return tuple(out)
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return id(value)
+
+
 def collect(stateful: list) -> tuple[list[Slot], tuple]:
     """Slots of every Module, Optimizer and Variable in `stateful` (shared objects once), and a
     hashable signature of everything static about them (module hyper-parameters and modes,
@@ -111,15 +159,9 @@ def collect(stateful: list) -> tuple[list[Slot], tuple]:
         for i, group in enumerate(opt.param_groups):
             for j, p in enumerate(group["params"]):
                 add_variable(p, f"{label}.param_groups[{i}].params[{j}]")
-            static = []
-            for key, value in group.items():
-                if key in ("params", "param_names"):
-                    continue
-                if _is_number(value) or _is_array(value):
-                    slots.append(ItemSlot(group, key, f"{label}.param_groups[{i}]['{key}']"))
-                else:
-                    static.append((key, value))
-            signature.append((type(opt), _Static(tuple(static))))
+            for key in _dynamic_keys(opt, group):
+                slots.append(ItemSlot(group, key, f"{label}.param_groups[{i}]['{key}']"))
+        signature.append((type(opt), optimizer_statics(opt)))
         slots.append(Slot(opt, "_state", f"{label}.state"))
 
     for index, obj in enumerate(stateful):
