@@ -60,7 +60,8 @@ def main() -> float:
     elapsed = time.perf_counter() - start
 
     test_acc = accuracy(model, x_test, y_test)
-    print(f"{steps / elapsed:.0f} steps/s ({steps} steps, {train_step.num_compiles} compilations)")
+    compiles = train_step.num_compiles
+    print(f"{steps / elapsed:.0f} steps/s ({steps} steps, {compiles} compilation{'s' * (compiles > 1)})")
     print(f"test accuracy: {test_acc:.2%} on {len(x_test)} held-out digits")
     return test_acc
 

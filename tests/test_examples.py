@@ -22,3 +22,13 @@ def test_train_digits_mlp_reaches_95_percent(monkeypatch, capsys):
     accuracy = example.main()
     assert accuracy >= 0.95
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_train_digits_jit_compiles_once_and_learns(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # it reuses the eager example's helpers
+    example = _load("train_digits_jit")
+    monkeypatch.setattr(sys, "argv", ["train_digits_jit.py", "--epochs", "30"])
+    accuracy = example.main()
+    assert accuracy >= 0.95
+    out = capsys.readouterr().out
+    assert "steps/s" in out and "(630 steps, 1 compilation)" in out
