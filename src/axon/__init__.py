@@ -1,7 +1,7 @@
 """axon: a PyTorch-like, stateful Module facade over JAX.
 
-    import axon
-    from axon import nn, optim, functional as F
+import axon
+from axon import nn, optim, functional as F
 """
 
 from axon import _random

@@ -1,0 +1,158 @@
+"""The benchmark cases of `run.py`: one row per case, one small model definition per framework.
+
+A `Family` says how one kind of model is written in each framework. Every builder except `axon`
+takes the axon model's state dict (numpy arrays, PyTorch keys and layouts) so that all contenders
+start from the same weights. The training step around the model (cross-entropy, backward, Adam)
+is written once per framework in `run.py`; a case only supplies the model.
+
+    axon(**kw)          -> axon.nn.Module (the source of the initial weights)
+    jax(sd, **kw)       -> (params pytree, apply(params, x) -> logits)
+    torch(sd, **kw)     -> torch.nn.Module
+    flax(sd, **kw)      -> flax.nnx.Module, called on a batch
+    equinox(sd, **kw)   -> equinox Module, called on ONE example (run.py vmaps it, as Equinox does)
+
+Peers are imported inside the builders, so this module imports without flax or equinox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Family:
+    axon: Callable[..., Any]
+    jax: Callable[..., Any]
+    torch: Callable[..., Any]
+    flax: Callable[..., Any]
+    equinox: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    title: str
+    batch: int
+    input_shape: tuple[int, ...]
+    classes: int
+    family: Family | None
+    kwargs: dict = field(default_factory=dict)
+    skip: str | None = None  # why the case cannot run yet
+
+
+# ------------------------------------------------------------------------------------- MLP
+def _linears(sd: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(weight (out, in), bias) of each Linear of an axon/PyTorch Sequential, in order."""
+    prefixes = sorted({key.rsplit(".", 1)[0] for key in sd}, key=int)
+    return [(sd[f"{p}.weight"], sd[f"{p}.bias"]) for p in prefixes]
+
+
+def mlp_axon(sizes):
+    from axon import nn
+
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        if i:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def mlp_jax(sd, sizes):
+    params = [{"w": jnp.asarray(w.T), "b": jnp.asarray(b)} for w, b in _linears(sd)]
+
+    def apply(params, x):
+        for i, layer in enumerate(params):
+            if i:
+                x = jax.nn.relu(x)
+            x = x @ layer["w"] + layer["b"]
+        return x
+
+    return params, apply
+
+
+def mlp_torch(sd, sizes):
+    import torch
+
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        if i:
+            layers.append(torch.nn.ReLU())
+        layers.append(torch.nn.Linear(n_in, n_out))
+    model = torch.nn.Sequential(*layers)
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+    return model
+
+
+def mlp_flax(sd, sizes):
+    from flax import nnx
+
+    rngs = nnx.Rngs(0)
+    layers = []
+    for (w, b), n_in, n_out in zip(_linears(sd), sizes, sizes[1:], strict=False):
+        if layers:
+            layers.append(nnx.relu)
+        linear = nnx.Linear(n_in, n_out, rngs=rngs)
+        linear.kernel[...] = jnp.asarray(w.T)  # nnx kernels are (in, out)
+        linear.bias[...] = jnp.asarray(b)
+        layers.append(linear)
+    return nnx.Sequential(*layers)
+
+
+def mlp_equinox(sd, sizes):
+    import equinox as eqx
+
+    keys = jax.random.split(jax.random.key(0), len(sizes) - 1)
+    layers = []
+    for (w, b), n_in, n_out, key in zip(_linears(sd), sizes, sizes[1:], keys, strict=False):
+        if layers:
+            layers.append(eqx.nn.Lambda(jax.nn.relu))
+        linear = eqx.nn.Linear(n_in, n_out, key=key)  # weight (out, in), as torch
+        linear = eqx.tree_at(lambda m: (m.weight, m.bias), linear, (jnp.asarray(w), jnp.asarray(b)))
+        layers.append(linear)
+    return eqx.nn.Sequential(layers)
+
+
+MLP = Family(axon=mlp_axon, jax=mlp_jax, torch=mlp_torch, flax=mlp_flax, equinox=mlp_equinox)
+
+
+# ------------------------------------------------------------------------------------ table
+CASES: dict[str, Case] = {
+    case.name: case
+    for case in [
+        Case("tiny", "MLP 32-32-32-10, batch 8", 8, (32,), 10, MLP, {"sizes": (32, 32, 32, 10)}),
+        Case(
+            "mlp",
+            "MLP 784-256-128-10, batch 128",
+            128,
+            (784,),
+            10,
+            MLP,
+            {"sizes": (784, 256, 128, 10)},
+        ),
+        Case(
+            "cnn",
+            "small CNN on 1x28x28, batch 128",
+            128,
+            (1, 28, 28),
+            10,
+            None,
+            skip="needs conv issue",
+        ),
+        Case(
+            "transformer",
+            "2-layer encoder, d=256, 4 heads, seq 128, batch 16",
+            16,
+            (128, 256),
+            10,
+            None,
+            skip="needs attention issue",
+        ),
+    ]
+}
