@@ -61,7 +61,9 @@ def main() -> float:
 
     test_acc = accuracy(model, x_test, y_test)
     compiles = train_step.num_compiles
-    print(f"{steps / elapsed:.0f} steps/s ({steps} steps, {compiles} compilation{'s' * (compiles > 1)})")
+    print(
+        f"{steps / elapsed:.0f} steps/s ({steps} steps, {compiles} compilation{'s' * (compiles > 1)})"
+    )
     print(f"test accuracy: {test_acc:.2%} on {len(x_test)} held-out digits")
     return test_acc
 

@@ -431,6 +431,7 @@ def register_variable_pytree(cls) -> None:
 
 register_variable_pytree(Variable)
 
+
 class GradWatch:
     """Records which Variables' `.grad` was read before being written (while `axon.jit` traces).
 
