@@ -54,10 +54,10 @@ class RngSlot(Slot):
         super().__init__(None, None, "rng")
 
     def get(self):
-        return _random.get_rng_state()
+        return _random.get_key_data()
 
     def set(self, value) -> None:
-        _random.set_rng_state(value)
+        _random.set_key_data(value)
 
 
 def _is_number(value) -> bool:
