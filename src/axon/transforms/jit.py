@@ -35,7 +35,14 @@ from axon import _structure
 from axon.autograd import variable
 from axon.autograd.variable import Variable
 from axon.nn.module import Module
-from axon.transforms.state import ItemSlot, RngSlot, Slot, collect, optimizer_statics
+from axon.transforms.state import (
+    ItemSlot,
+    RngSlot,
+    Slot,
+    checks_hold,
+    collect,
+    optimizer_checks,
+)
 
 _Tracer = jax.core.Tracer
 _CACHE_SIZE = 64
@@ -60,10 +67,6 @@ def _is_optimizer(x) -> bool:
     return _is_stateful(x) and not isinstance(x, (Module, Variable))
 
 
-def _statics(entry) -> tuple:
-    return tuple(optimizer_statics(o) for o in entry.optimizers)
-
-
 def _is_dynamic(x) -> bool:
     if isinstance(x, (jax.Array, np.ndarray, np.generic)):
         return True
@@ -83,7 +86,7 @@ class _Entry:
         "kept",
         "is_grad",
         "optimizers",
-        "opt_statics",
+        "opt_checks",
     )
 
     def __init__(self, slots, static, modules, objects, spec):
@@ -95,7 +98,7 @@ class _Entry:
         pairs = zip(slots, self.is_grad, strict=True)
         kept = [g or isinstance(s, (ItemSlot, RngSlot)) for s, g in pairs]
         self.optimizers = [o for o in objects if _is_optimizer(o)]
-        self.opt_statics = _statics(self)
+        self.opt_checks = [c for o in self.optimizers for c in optimizer_checks(o)]
         self.carried = [i for i, k in enumerate(kept) if not k]
         self.kept = [i for i, k in enumerate(kept) if k]
 
@@ -129,7 +132,7 @@ class CompiledFunction:
         leaves, spec, stateful = self._split(args, kwargs)
         key = (spec, tuple(map(id, stateful)), _structure.version)
         entry = self._entries.get(key)
-        if entry is not None and entry.optimizers and entry.opt_statics != _statics(entry):
+        if entry is not None and entry.opt_checks and not checks_hold(entry.opt_checks):
             entry = None  # a param group's fixed settings changed (say nesterov, or lr 0 -> x)
         if entry is None:
             entry = self._entry(spec, stateful)

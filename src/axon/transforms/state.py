@@ -106,6 +106,53 @@ def optimizer_statics(opt) -> tuple:
     return tuple(out)
 
 
+_EQUAL, _LENGTH, _ZERO = range(3)
+
+
+def optimizer_checks(opt) -> list[tuple]:
+    """Cheap per-call checks that `optimizer_statics(opt)` still holds: `(container, key, kind,
+    expected)` rows comparing a fixed setting by value, a list by length, or a traced
+    hyper-parameter by whether it is zero (where the optimizer's chain depends on that)."""
+    from axon.optim.optimizer import is_zero
+
+    zeros = getattr(type(opt), "static_when_zero", ())
+    checks = [(opt.__dict__, "param_groups", _LENGTH, len(opt.param_groups))]
+    for group in opt.param_groups:
+        dynamic = set(_dynamic_keys(opt, group))
+        checks.append((group, None, _LENGTH, len(group)))
+        for key, value in group.items():
+            if key in ("params", "param_names"):
+                checks.append((group, key, _LENGTH, len(value)))
+            elif key not in dynamic:
+                checks.append((group, key, _EQUAL, value))
+            elif key in zeros:
+                checks.append((group, key, _ZERO, is_zero(value)))
+    return checks
+
+
+def checks_hold(checks: list[tuple]) -> bool:
+    from axon.optim.optimizer import is_zero
+
+    for container, key, kind, expected in checks:
+        value = container if key is None else container.get(key)
+        if kind == _EQUAL:
+            if value is not expected and not _same(value, expected):
+                return False
+        elif kind == _LENGTH:
+            if value is None or len(value) != expected:
+                return False
+        elif is_zero(value) != expected:
+            return False
+    return True
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
 def _freeze(value):
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
