@@ -13,22 +13,12 @@ import optax
 import pytest
 import torch
 from helpers import assert_close
+from optim_harness import counting, make_pair
 
 import axon
 from axon import optim
 from axon.nn import Parameter
 from axon.optim import lr_scheduler
-
-SHAPES = [(4, 3), (4,), (2, 4)]
-
-
-def _pair(seed=0):
-    rng = np.random.default_rng(seed)
-    values = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    return (
-        [Parameter(jnp.asarray(v)) for v in values],
-        [torch.tensor(v, requires_grad=True) for v in values],
-    )
 
 
 def _groups(params, lrs=(0.1, 0.01)):
@@ -43,7 +33,7 @@ OPTIMIZERS = {
 
 def _optimizers(opt_id="sgd"):
     name, kwargs = OPTIMIZERS[opt_id]
-    params, tparams = _pair()
+    params, tparams = make_pair(np.float32)
     opt = getattr(optim, name)(_groups(params), **kwargs)
     topt = getattr(torch.optim, name)(_groups(tparams), **kwargs)
     topt.step()  # no grads: a no-op that tells torch's scheduler the optimizer has stepped
@@ -147,19 +137,6 @@ def test_reduce_on_plateau_equals_torch(kwargs):
 
 
 # ----------------------------------------------------------------------------- no recompiles
-def _counting(base):
-    class Counting(base):
-        traces = 0
-
-        @staticmethod
-        def make_transform(**hyper):
-            if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(hyper)):
-                Counting.traces += 1
-            return base.make_transform(**hyper)
-
-    return Counting
-
-
 class Problem:
     def __init__(self):
         rng = np.random.default_rng(1)
@@ -191,8 +168,8 @@ RETRACE_CASES = [
 )
 def test_scheduled_training_equals_torch_without_retracing(name, kwargs, sched_name,
                                                            sched_kwargs):  # fmt: skip
-    cls = _counting(getattr(optim, name))
-    params, tparams = _pair()
+    cls = counting(getattr(optim, name))
+    params, tparams = make_pair(np.float32)
     opt = cls(_groups(params), **kwargs)
     topt = getattr(torch.optim, name)(_groups(tparams), **kwargs)
     sched = getattr(lr_scheduler, sched_name)(opt, **sched_kwargs)

@@ -13,105 +13,29 @@ import optax
 import pytest
 import torch
 from helpers import assert_close
+from optim_harness import (
+    TOL,
+    Problem,
+    assert_params,
+    assert_states,
+    check_loading_a_torch_state_dict_continues_torchs_trajectory,
+    check_none_grads_are_skipped,
+    check_state_dict_round_trip,
+    check_torch_continues_from_an_axon_state_dict,
+    check_trajectory,
+    copy_to_torch,
+    feed,
+    make_one,
+    make_pair,
+    numpy_state_dict,
+    run_both,
+    torch_state_dict,
+    two_groups,
+)
+from optim_harness import small_param as _p
 
 from axon import optim
 from axon.nn import Parameter
-
-TOL = {
-    np.float32: dict(rtol=1e-6, atol=1e-6),
-    np.float64: dict(rtol=1e-12, atol=1e-13),
-}
-SHAPES = [(4, 3), (4,), (2, 4)]  # W, b, V of a small tanh layer and a linear read-out
-
-
-class Problem:
-    """A fixed regression loss `mean((tanh(x Wᵀ + b) Vᵀ - y)²)`, differentiated by torch."""
-
-    def __init__(self, dtype):
-        rng = np.random.default_rng(1)
-        self.x = torch.tensor(rng.standard_normal((5, 3)).astype(dtype))
-        self.y = torch.tensor(rng.standard_normal((5, 2)).astype(dtype))
-
-    def grads(self, tparams):
-        w, b, v = tparams
-        for p in tparams:
-            p.grad = None
-        loss = ((torch.tanh(self.x @ w.T + b) @ v.T - self.y) ** 2).mean()
-        loss.backward()
-        return [p.grad.numpy().copy() for p in tparams]
-
-
-def _pair(dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    values = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-    return (
-        [Parameter(jnp.asarray(v)) for v in values],
-        [torch.tensor(v, requires_grad=True) for v in values],
-    )
-
-
-def _feed(params, grads, mask=None):
-    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        p.grad = None if mask is not None and not mask[i] else jnp.asarray(g)
-
-
-def _run(opt, topt, params, tparams, problem, steps, mask_fn=None):
-    for t in range(steps):
-        grads = problem.grads(tparams)
-        mask = mask_fn(t) if mask_fn else None
-        if mask is not None:
-            for tp, keep in zip(tparams, mask, strict=True):
-                if not keep:
-                    tp.grad = None
-        _feed(params, grads, mask)
-        opt.step()
-        topt.step()
-
-
-def _assert_params(params, tparams, dtype):
-    for p, tp in zip(params, tparams, strict=True):
-        assert_close(p.data, tp, **TOL[dtype])
-
-
-def _assert_states(opt, topt, dtype):
-    ours, theirs = opt.state_dict(), topt.state_dict()
-    assert set(ours["state"]) == set(theirs["state"])
-    for i, tstate in theirs["state"].items():
-        assert list(ours["state"][i]) == list(tstate)  # torch's names, in torch's order
-        for name, value in tstate.items():
-            assert_close(ours["state"][i][name], value, **TOL[dtype])
-
-
-def _numpy_state_dict(tsd):
-    return {
-        "state": {k: {n: v.numpy().copy() for n, v in s.items()} for k, s in tsd["state"].items()},
-        "param_groups": [dict(g) for g in tsd["param_groups"]],
-    }
-
-
-def _torch_state_dict(sd):
-    return {
-        "state": {
-            k: {n: torch.tensor(np.asarray(v)) for n, v in s.items()}
-            for k, s in sd["state"].items()
-        },
-        "param_groups": [dict(g) for g in sd["param_groups"]],
-    }
-
-
-def _groups(params, lrs=(0.05, 0.01)):
-    return [
-        {"params": params[:2], "lr": lrs[0]},
-        {"params": params[2:], "lr": lrs[1], "weight_decay": 0.1},
-    ]
-
-
-def _make_one(module, name, kwargs, params):
-    kwargs = dict(kwargs)
-    if kwargs.pop("groups", False):
-        params = _groups(params)
-    return getattr(module, name)(params, **kwargs)
-
 
 # ----------------------------------------------------------------------------- trajectories
 CONFIGS = [
@@ -156,13 +80,7 @@ TRAJECTORIES = [
 @pytest.mark.parametrize("name, kwargs, dtype", TRAJECTORIES)
 def test_trajectory_equals_torch(name, kwargs, dtype):
     with jax.enable_x64(dtype == np.float64):
-        params, tparams = _pair(dtype)
-        opt = _make_one(optim, name, kwargs, params)
-        topt = _make_one(torch.optim, name, kwargs, tparams)
-        _run(opt, topt, params, tparams, Problem(dtype), steps=20)
-        _assert_params(params, tparams, dtype)
-        _assert_states(opt, topt, dtype)
-        assert all(p.data.dtype == dtype for p in params)
+        opt, topt = check_trajectory(name, kwargs, dtype)
         for g, tg in zip(opt.param_groups, topt.param_groups, strict=True):
             for key in opt.defaults:
                 assert g[key] == tg[key], key  # the same hyper-parameters, named as torch's
@@ -175,24 +93,19 @@ def test_trajectory_equals_torch(name, kwargs, dtype):
     ids=["adamw", "rmsprop", "adagrad"],
 )  # fmt: skip
 def test_none_grads_are_skipped_with_per_parameter_state(name, kwargs):
-    """b gets a gradient every other step, V never: V does not move, its state is torch's."""
-    params, tparams = _pair(np.float32)
-    opt = getattr(optim, name)(params, **kwargs)
-    topt = getattr(torch.optim, name)(tparams, **kwargs)
-    v_before = params[2].data
-    _run(opt, topt, params, tparams, Problem(np.float32), steps=10,
-         mask_fn=lambda t: [True, t % 2 == 0, False])  # fmt: skip
-    _assert_params(params, tparams, np.float32)
-    _assert_states(opt, topt, np.float32)  # Adagrad: V's state exists (from the constructor)
-    assert params[2].data is v_before
+    """b gets a gradient every other step, V never: V does not move, its state is torch's.
+
+    Adagrad: V's state exists (from the constructor), and is torch's too.
+    """
+    opt, params = check_none_grads_are_skipped(name, kwargs)
     assert float(opt.state[params[1]]["step"]) == 5.0
 
 
 def test_adagrad_state_is_created_by_the_constructor_as_torch():
-    params, tparams = _pair(np.float32)
-    opt = optim.Adagrad(_groups(params), initial_accumulator_value=0.3)
-    topt = torch.optim.Adagrad(_groups(tparams), initial_accumulator_value=0.3)
-    _assert_states(opt, topt, np.float32)
+    params, tparams = make_pair(np.float32)
+    opt = optim.Adagrad(two_groups(params), initial_accumulator_value=0.3)
+    topt = torch.optim.Adagrad(two_groups(tparams), initial_accumulator_value=0.3)
+    assert_states(opt, topt, np.float32)
     late, tlate = Parameter(jnp.ones(2)), torch.ones(2, requires_grad=True)
     opt.add_param_group({"params": [late], "initial_accumulator_value": 5.0})
     topt.add_param_group({"params": [tlate], "initial_accumulator_value": 5.0})
@@ -200,7 +113,7 @@ def test_adagrad_state_is_created_by_the_constructor_as_torch():
     late.grad, tlate.grad = jnp.ones(2), torch.ones(2)
     opt.step()
     topt.step()
-    _assert_states(opt, topt, np.float32)  # torch starts it from the defaults' 0.3, not 5.0
+    assert_states(opt, topt, np.float32)  # torch starts it from the defaults' 0.3, not 5.0
     assert_close(late.data, tlate, **TOL[np.float32])
 
 
@@ -256,12 +169,12 @@ LAMB_CASES = [
 @pytest.mark.parametrize("kwargs, dtype", LAMB_CASES)
 def test_lamb_equals_the_papers_update(kwargs, dtype):
     with jax.enable_x64(dtype == np.float64):
-        params, tparams = _pair(dtype)
+        params, tparams = make_pair(dtype)
         values = [np.asarray(p.data) for p in params]
         problem = Problem(dtype)
-        opt = _make_one(optim, "LAMB", kwargs, params)
+        opt = make_one(optim, "LAMB", kwargs, params)
         for _ in range(20):
-            _feed(params, _torch_grads(problem, dtype)([p.data for p in params]))
+            feed(params, _torch_grads(problem, dtype)([p.data for p in params]))
             opt.step()
         ref_kwargs = {k: v for k, v in kwargs.items() if k != "groups"}
         ref_kwargs.setdefault("lr", 1e-3)
@@ -281,7 +194,7 @@ def test_lamb_equals_the_papers_update(kwargs, dtype):
     ids=["default", "weight_decay", "betas-eps"],
 )  # fmt: skip
 def test_lamb_equals_optax_lamb(kwargs):
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     ours = optim.LAMB(
         params,
         lr=kwargs["learning_rate"],
@@ -296,7 +209,7 @@ def test_lamb_equals_optax_lamb(kwargs):
     problem = Problem(np.float32)
     for _ in range(20):
         grads = [jnp.asarray(g) for g in _torch_grads(problem, np.float32)(tree)]
-        _feed(params, _torch_grads(problem, np.float32)([p.data for p in params]))
+        feed(params, _torch_grads(problem, np.float32)([p.data for p in params]))
         ours.step()
         updates, state = update(grads, state, tree)
         tree = optax.apply_updates(tree, updates)
@@ -326,37 +239,12 @@ SD_IDS = [c[0] for c in SD_CONFIGS]
 
 @pytest.mark.parametrize("name, kwargs", [c[1:] for c in SD_CONFIGS], ids=SD_IDS)
 def test_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs):
-    params, tparams = _pair(np.float32)
-    topt = _make_one(torch.optim, name, kwargs, tparams)
-    problem = Problem(np.float32)
-    for _ in range(5):
-        problem.grads(tparams)
-        topt.step()
-    for p, tp in zip(params, tparams, strict=True):
-        p.data = jnp.asarray(tp.detach().numpy())
-    opt = _make_one(optim, name, {**kwargs, "lr": 123.0}, params)  # lr comes from the dict
-    opt.load_state_dict(_numpy_state_dict(topt.state_dict()))
-    assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in topt.param_groups]
-    _run(opt, topt, params, tparams, problem, steps=10)
-    _assert_params(params, tparams, np.float32)
-    _assert_states(opt, topt, np.float32)
+    check_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs)
 
 
 @pytest.mark.parametrize("name, kwargs", [c[1:] for c in SD_CONFIGS], ids=SD_IDS)
 def test_torch_continues_from_an_axon_state_dict(name, kwargs):
-    params, tparams = _pair(np.float32)
-    opt = _make_one(optim, name, kwargs, params)
-    problem = Problem(np.float32)
-    for _ in range(5):
-        _feed(params, problem.grads(tparams))
-        opt.step()
-    with torch.no_grad():
-        for p, tp in zip(params, tparams, strict=True):
-            tp.copy_(torch.tensor(np.asarray(p.data)))
-    topt = _make_one(torch.optim, name, kwargs, tparams)
-    topt.load_state_dict(_torch_state_dict(opt.state_dict()))
-    _run(opt, topt, params, tparams, problem, steps=5)
-    _assert_params(params, tparams, np.float32)
+    check_torch_continues_from_an_axon_state_dict(name, kwargs)
 
 
 @pytest.mark.parametrize(
@@ -366,37 +254,21 @@ def test_torch_continues_from_an_axon_state_dict(name, kwargs):
     ids=SD_IDS + ["lamb", "lamb-groups"],
 )  # fmt: skip
 def test_state_dict_round_trip(name, kwargs):
-    params, tparams = _pair(np.float32)
-    opt = _make_one(optim, name, kwargs, params)
-    problem = Problem(np.float32)
-    for _ in range(4):
-        _feed(params, problem.grads(tparams))
-        opt.step()
-    twins = [Parameter(p.data) for p in params]
-    twin = _make_one(optim, name, kwargs, twins)
-    twin.load_state_dict(opt.state_dict())
-    for _ in range(4):
-        grads = problem.grads(tparams)
-        _feed(params, grads)
-        _feed(twins, grads)
-        opt.step()
-        twin.step()
-    for p, q in zip(params, twins, strict=True):
-        np.testing.assert_array_equal(p.data, q.data)
+    check_state_dict_round_trip(name, kwargs)
 
 
 def _stepped_torch_adamw():
-    tparams = _pair(np.float32)[1]
+    tparams = make_pair(np.float32)[1]
     topt = torch.optim.AdamW(tparams, lr=0.05, weight_decay=0.1)
     Problem(np.float32).grads(tparams)
     topt.step()
-    return _numpy_state_dict(topt.state_dict())
+    return numpy_state_dict(topt.state_dict())
 
 
 def test_adam_refuses_a_decoupled_state_dict_and_points_at_adamw():
     saved = _stepped_torch_adamw()
     assert saved["param_groups"][0]["decoupled_weight_decay"] is True
-    opt = optim.Adam(_pair(np.float32)[0], lr=0.05, weight_decay=0.1)
+    opt = optim.Adam(make_pair(np.float32)[0], lr=0.05, weight_decay=0.1)
     with pytest.raises(
         ValueError,
         match=r"axon.optim.Adam.load_state_dict: parameter group 0 of the loaded state dict has "
@@ -405,33 +277,31 @@ def test_adam_refuses_a_decoupled_state_dict_and_points_at_adamw():
     ):
         opt.load_state_dict(saved)
     assert opt.state_dict()["state"] == {}  # nothing changed
-    optim.AdamW(_pair(np.float32)[0]).load_state_dict(saved)  # where it belongs
+    optim.AdamW(make_pair(np.float32)[0]).load_state_dict(saved)  # where it belongs
 
 
 def test_adamw_state_dict_keeps_its_meaning_in_torchs_adam():
     """The group carries decoupled_weight_decay=True, so torch.optim.Adam decays as AdamW."""
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     opt = optim.AdamW(params, lr=0.05, weight_decay=0.1)
     problem = Problem(np.float32)
-    _feed(params, problem.grads(tparams))
+    feed(params, problem.grads(tparams))
     opt.step()
-    with torch.no_grad():
-        for p, tp in zip(params, tparams, strict=True):
-            tp.copy_(torch.tensor(np.asarray(p.data)))
+    copy_to_torch(params, tparams)
     topt = torch.optim.Adam(tparams)
-    topt.load_state_dict(_torch_state_dict(opt.state_dict()))
+    topt.load_state_dict(torch_state_dict(opt.state_dict()))
     assert topt.param_groups[0]["decoupled_weight_decay"] is True
-    _run(opt, topt, params, tparams, problem, steps=5)
-    _assert_params(params, tparams, np.float32)
+    run_both(opt, topt, params, tparams, problem, steps=5)
+    assert_params(params, tparams, np.float32)
 
 
 def test_adamw_forces_decoupled_decay_on_load_as_torch():
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     tadam = torch.optim.Adam(tparams, lr=0.05, weight_decay=0.1)
     Problem(np.float32).grads(tparams)
     tadam.step()
     opt = optim.AdamW(params)
-    opt.load_state_dict(_numpy_state_dict(tadam.state_dict()))
+    opt.load_state_dict(numpy_state_dict(tadam.state_dict()))
     tw = torch.optim.AdamW(tparams)
     tw.load_state_dict(tadam.state_dict())
     assert opt.param_groups[0]["decoupled_weight_decay"] is True
@@ -452,7 +322,7 @@ INIT_IDS = [c[0].lower() for c in INIT_CASES]
 
 @pytest.mark.parametrize("name, kwargs", INIT_CASES, ids=INIT_IDS)
 def test_init_state_fixes_the_structure_and_changes_nothing_else(name, kwargs):
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     lazy = getattr(optim, name)(params, **kwargs)
     twins = [Parameter(p.data) for p in params]
     eager = getattr(optim, name)(twins, **kwargs)
@@ -466,8 +336,8 @@ def test_init_state_fixes_the_structure_and_changes_nothing_else(name, kwargs):
     for t in range(3):
         grads = problem.grads(tparams)
         mask = [True, True, t > 0]
-        _feed(params, grads, mask)
-        _feed(twins, grads, mask)
+        feed(params, grads, mask)
+        feed(twins, grads, mask)
         lazy.step()
         eager.step()
         assert jax.tree.structure(eager._state) == structure
@@ -482,7 +352,7 @@ def test_init_state_fixes_the_structure_and_changes_nothing_else(name, kwargs):
 @pytest.mark.parametrize("name, kwargs", INIT_CASES, ids=INIT_IDS)
 def test_traced_hyperparameters_in_param_groups(name, kwargs):
     """Under jax.jit, group["lr"] (and betas) may hold traced values: the step equals eager."""
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     opt = getattr(optim, name)(params, **kwargs)
     opt.init_state()
     grads = [jnp.asarray(g) for g in Problem(np.float32).grads(tparams)]
@@ -506,7 +376,7 @@ def test_traced_hyperparameters_in_param_groups(name, kwargs):
     twins = [Parameter(d) for d in data]
     ref_kwargs = dict(kwargs, lr=0.03, **({"betas": (0.8, 0.999)} if has_betas else {}))
     ref = getattr(optim, name)(twins, **ref_kwargs)
-    _feed(twins, grads)
+    feed(twins, grads)
     ref.step()
     for d, q in zip(new_data, twins, strict=True):
         assert_close(d, q.data, rtol=1e-6, atol=1e-7)
@@ -517,10 +387,6 @@ def test_traced_hyperparameters_in_param_groups(name, kwargs):
 
 
 # ----------------------------------------------------------------------------- construction
-def _p():
-    return Parameter(jnp.zeros(2))
-
-
 def test_seed_constructors():
     ps = [_p(), _p()]
     cases = [
@@ -618,7 +484,7 @@ def test_lamb_betas_must_be_a_pair():
 
 
 def test_hyperparameters_may_be_jax_arrays():
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     twins = [Parameter(p.data) for p in params]
     opt = optim.AdamW(params, lr=jnp.asarray(0.05), betas=(jnp.asarray(0.8), 0.99))
     ref = optim.AdamW(twins, lr=0.05, betas=(0.8, 0.99))
@@ -627,8 +493,8 @@ def test_hyperparameters_may_be_jax_arrays():
     problem = Problem(np.float32)
     for _ in range(3):
         grads = problem.grads(tparams)
-        _feed(params, grads)
-        _feed(twins, grads)
+        feed(params, grads)
+        feed(twins, grads)
         opt.step()
         ref.step()
         sched.step()

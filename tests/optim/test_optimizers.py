@@ -13,6 +13,24 @@ import optax
 import pytest
 import torch
 from helpers import assert_close
+from optim_harness import (
+    SHAPES,
+    Problem,
+    assert_params,
+    assert_states,
+    check_loading_a_torch_state_dict_continues_torchs_trajectory,
+    check_none_grads_are_skipped,
+    check_state_dict_round_trip,
+    check_torch_continues_from_an_axon_state_dict,
+    check_trajectory,
+    counting,
+    feed,
+    make_pair,
+    run_both,
+    step_twins,
+    two_groups,
+)
+from optim_harness import small_param as _p
 
 import axon
 from axon import optim
@@ -20,104 +38,10 @@ from axon.nn import Parameter
 
 jax.config.update("jax_default_matmul_precision", "highest")
 
-TOL = {
-    np.float32: dict(rtol=1e-6, atol=1e-6),
-    np.float64: dict(rtol=1e-12, atol=1e-13),
-}
 DTYPES = [pytest.param(np.float32, id="f32"), pytest.param(np.float64, id="f64")]
-
-SHAPES = [(4, 3), (4,), (2, 4)]  # W, b, V of a small tanh layer and a linear read-out
-
-
-def _initial(dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-
-
-class Problem:
-    """A fixed regression loss `mean((tanh(x Wᵀ + b) Vᵀ - y)²)`, differentiated by torch."""
-
-    def __init__(self, dtype):
-        rng = np.random.default_rng(1)
-        self.x = torch.tensor(rng.standard_normal((5, 3)).astype(dtype))
-        self.y = torch.tensor(rng.standard_normal((5, 2)).astype(dtype))
-
-    def grads(self, tparams):
-        """Fill `.grad` of torch's params and return numpy copies."""
-        w, b, v = tparams
-        for p in tparams:
-            p.grad = None
-        loss = ((torch.tanh(self.x @ w.T + b) @ v.T - self.y) ** 2).mean()
-        loss.backward()
-        return [p.grad.numpy().copy() for p in tparams]
-
-
-def _pair(dtype, seed=0):
-    values = _initial(dtype, seed)
-    params = [Parameter(jnp.asarray(v)) for v in values]
-    tparams = [torch.tensor(v, requires_grad=True) for v in values]
-    return params, tparams
-
-
-def _feed(params, grads, mask=None):
-    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        p.grad = None if mask is not None and not mask[i] else jnp.asarray(g)
-
-
-def _run(opt, topt, params, tparams, problem, steps, mask_fn=None):
-    for t in range(steps):
-        grads = problem.grads(tparams)
-        mask = mask_fn(t) if mask_fn else None
-        if mask is not None:
-            for tp, keep in zip(tparams, mask, strict=True):
-                if not keep:
-                    tp.grad = None
-        _feed(params, grads, mask)
-        opt.step()
-        topt.step()
-
-
-def _assert_params(params, tparams, dtype):
-    for p, tp in zip(params, tparams, strict=True):
-        assert_close(p.data, tp, **TOL[dtype])
-
-
-def _numpy_state_dict(tsd):
-    """A torch optimizer state dict with every tensor converted to numpy."""
-    return {
-        "state": {k: {n: v.numpy().copy() for n, v in s.items()} for k, s in tsd["state"].items()},
-        "param_groups": [dict(g) for g in tsd["param_groups"]],
-    }
-
-
-def _torch_state_dict(sd):
-    """An axon optimizer state dict with every array converted to a torch tensor."""
-    return {
-        "state": {
-            k: {n: torch.tensor(np.asarray(v)) for n, v in s.items()}
-            for k, s in sd["state"].items()
-        },
-        "param_groups": [dict(g) for g in sd["param_groups"]],
-    }
-
-
-def _assert_states(opt, topt, dtype):
-    ours, theirs = opt.state_dict(), topt.state_dict()
-    assert set(ours["state"]) == set(theirs["state"])
-    for i, tstate in theirs["state"].items():
-        assert list(ours["state"][i]) == list(tstate)  # torch's names, in torch's order
-        for name, value in tstate.items():
-            assert_close(ours["state"][i][name], value, **TOL[dtype])
 
 
 # ----------------------------------------------------------------------------- trajectories
-def _groups(params, lrs=(0.05, 0.01)):
-    return [
-        {"params": params[:2], "lr": lrs[0]},
-        {"params": params[2:], "lr": lrs[1], "weight_decay": 0.1},
-    ]
-
-
 CONFIGS = [
     ("sgd-plain", "SGD", dict(lr=0.1)),
     ("sgd-momentum", "SGD", dict(lr=0.1, momentum=0.9)),
@@ -141,27 +65,11 @@ CONFIGS = [
 ]  # fmt: skip
 
 
-def _make_one(module, name, kwargs, params):
-    kwargs = dict(kwargs)
-    if kwargs.pop("groups", False):
-        params = _groups(params)
-    return getattr(module, name)(params, **kwargs)
-
-
-def _make(name, kwargs, params, tparams):
-    return _make_one(optim, name, kwargs, params), _make_one(torch.optim, name, kwargs, tparams)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, kwargs", [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
 def test_trajectory_equals_torch(name, kwargs, dtype):
     with jax.enable_x64(dtype == np.float64):
-        params, tparams = _pair(dtype)
-        opt, topt = _make(name, kwargs, params, tparams)
-        _run(opt, topt, params, tparams, Problem(dtype), steps=20)
-        _assert_params(params, tparams, dtype)
-        _assert_states(opt, topt, dtype)
-        assert all(p.data.dtype == dtype for p in params)
+        check_trajectory(name, kwargs, dtype)
 
 
 @pytest.mark.parametrize("name, kwargs", [("SGD", dict(lr=0.1, momentum=0.9, dampening=0.3)),
@@ -169,20 +77,7 @@ def test_trajectory_equals_torch(name, kwargs, dtype):
                          ids=["sgd-dampening", "adam-amsgrad"])  # fmt: skip
 def test_none_grads_are_skipped_with_per_parameter_state(name, kwargs):
     """b gets a gradient every other step, V never: neither V nor its state change."""
-    params, tparams = _pair(np.float32)
-    opt, topt = (
-        getattr(optim, name)(params, **kwargs),
-        getattr(torch.optim, name)(tparams, **kwargs),
-    )
-    v_before = params[2].data
-
-    def mask(t):
-        return [True, t % 2 == 0, False]
-
-    _run(opt, topt, params, tparams, Problem(np.float32), steps=10, mask_fn=mask)
-    _assert_params(params, tparams, np.float32)
-    _assert_states(opt, topt, np.float32)
-    assert params[2].data is v_before
+    opt, params = check_none_grads_are_skipped(name, kwargs)
     assert opt.state[params[2]] == {} and 2 not in opt.state_dict()["state"]
     if name == "Adam":
         assert float(opt.state[params[0]]["step"]) == 10.0
@@ -190,33 +85,21 @@ def test_none_grads_are_skipped_with_per_parameter_state(name, kwargs):
 
 
 def test_momentum_switched_off_and_on_keeps_the_buffer_as_torch():
-    params, tparams = _pair(np.float32)
-    opt, topt = _make("SGD", dict(lr=0.1, momentum=0.9), params, tparams)
+    params, tparams = make_pair(np.float32)
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(tparams, lr=0.1, momentum=0.9)
     problem = Problem(np.float32)
     live = None
     for momentum, steps in ((0.9, 3), (0, 2), (0.5, 2)):
         opt.param_groups[0]["momentum"] = topt.param_groups[0]["momentum"] = momentum
-        _run(opt, topt, params, tparams, problem, steps)
+        run_both(opt, topt, params, tparams, problem, steps)
         live = live or opt.state[params[0]]
-    _assert_params(params, tparams, np.float32)
-    _assert_states(opt, topt, np.float32)
+    assert_params(params, tparams, np.float32)
+    assert_states(opt, topt, np.float32)
     assert opt.state[params[0]] is live  # the same dict object, updated in place as torch's
 
 
 # ----------------------------------------------------------------------------- no retrace
-def _counting(base):
-    class Counting(base):
-        traces = 0
-
-        @staticmethod
-        def make_transform(**hyper):
-            if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(hyper)):
-                Counting.traces += 1
-            return base.make_transform(**hyper)
-
-    return Counting
-
-
 @pytest.mark.parametrize(
     "name, kwargs, changes",
     [
@@ -226,22 +109,22 @@ def _counting(base):
     ids=["sgd", "adam"],
 )
 def test_hyperparameter_change_takes_effect_without_retracing(name, kwargs, changes):
-    cls = _counting(getattr(optim, name))
-    params, tparams = _pair(np.float32)
-    opt = cls(_groups(params), **kwargs)
-    topt = getattr(torch.optim, name)(_groups(tparams), **kwargs)
+    cls = counting(getattr(optim, name))
+    params, tparams = make_pair(np.float32)
+    opt = cls(two_groups(params), **kwargs)
+    topt = getattr(torch.optim, name)(two_groups(tparams), **kwargs)
     problem = Problem(np.float32)
-    _run(opt, topt, params, tparams, problem, steps=3)
+    run_both(opt, topt, params, tparams, problem, steps=3)
     traces = cls.traces
     assert traces >= 1
     for group, tgroup in zip(opt.param_groups, topt.param_groups, strict=True):
         group.update(changes)
         tgroup.update(changes)
-    _run(opt, topt, params, tparams, problem, steps=3)
+    run_both(opt, topt, params, tparams, problem, steps=3)
     assert cls.traces == traces  # new values, same compiled update
-    _assert_params(params, tparams, np.float32)
+    assert_params(params, tparams, np.float32)
     opt.param_groups[0]["maximize"] = True  # a structural change does retrace
-    _feed(params, problem.grads(tparams))
+    feed(params, problem.grads(tparams))
     opt.step()
     assert cls.traces > traces
 
@@ -259,66 +142,21 @@ SD_CONFIGS = [
     "name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS]
 )
 def test_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs):
-    params, tparams = _pair(np.float32)
-    topt = _make_one(torch.optim, name, kwargs, tparams)
-    problem = Problem(np.float32)
-    for _ in range(5):
-        problem.grads(tparams)
-        topt.step()
-    for p, tp in zip(params, tparams, strict=True):
-        p.data = jnp.asarray(tp.detach().numpy())
-    opt = _make_one(optim, name, {**kwargs, "lr": 123.0}, params)  # lr comes from the dict
-    opt.load_state_dict(_numpy_state_dict(topt.state_dict()))
-    assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in topt.param_groups]
-    _run(opt, topt, params, tparams, problem, steps=10)
-    _assert_params(params, tparams, np.float32)
-    _assert_states(opt, topt, np.float32)
+    check_loading_a_torch_state_dict_continues_torchs_trajectory(name, kwargs)
 
 
 @pytest.mark.parametrize(
     "name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS]
 )
 def test_torch_continues_from_an_axon_state_dict(name, kwargs):
-    params, tparams = _pair(np.float32)
-    opt = _make_one(optim, name, kwargs, params)
-    problem = Problem(np.float32)
-    for _ in range(5):
-        _feed(params, problem.grads(tparams))
-        opt.step()
-    with torch.no_grad():
-        for p, tp in zip(params, tparams, strict=True):
-            tp.copy_(torch.tensor(np.asarray(p.data)))
-    topt = _make_one(torch.optim, name, kwargs, tparams)
-    topt.load_state_dict(_torch_state_dict(opt.state_dict()))
-    _run(opt, topt, params, tparams, problem, steps=5)
-    _assert_params(params, tparams, np.float32)
+    check_torch_continues_from_an_axon_state_dict(name, kwargs)
 
 
 @pytest.mark.parametrize(
     "name, kwargs", [c[1:] for c in SD_CONFIGS], ids=[c[0] for c in SD_CONFIGS]
 )
 def test_state_dict_round_trip(name, kwargs):
-    params, tparams = _pair(np.float32)
-    opt = _make_one(optim, name, kwargs, params)
-    problem = Problem(np.float32)
-    for _ in range(4):
-        _feed(params, problem.grads(tparams))
-        opt.step()
-    saved = opt.state_dict()
-    saved["param_groups"][0]["lr"] = 0.5  # the dict is a copy: the optimizer is unchanged
-    assert opt.param_groups[0]["lr"] != 0.5
-    saved = opt.state_dict()
-    twins = [Parameter(p.data) for p in params]
-    twin = _make_one(optim, name, kwargs, twins)
-    twin.load_state_dict(saved)
-    for _ in range(4):
-        grads = problem.grads(tparams)
-        _feed(params, grads)
-        _feed(twins, grads)
-        opt.step()
-        twin.step()
-    for p, q in zip(params, twins, strict=True):
-        np.testing.assert_array_equal(p.data, q.data)
+    check_state_dict_round_trip(name, kwargs)
 
 
 def _load_error_cases():
@@ -450,7 +288,7 @@ def test_step_with_a_list_or_dict_of_gradients():
     def reference(params):
         opt = optim.SGD(params, lr=0.1, momentum=0.9)
         for t in range(3):
-            _feed(params, grads, [True, t > 0, True])
+            feed(params, grads, [True, t > 0, True])
             opt.step()
         return [np.asarray(p.data) for p in params]
 
@@ -484,17 +322,11 @@ def test_named_parameters_are_kept_as_torch_does():
 
 # ----------------------------------------------------------------------------- from_optax
 def test_from_optax_sgd_equals_sgd():
-    params, tparams = _pair(np.float32)
+    params, tparams = make_pair(np.float32)
     twins = [Parameter(p.data) for p in params]
     ours = optim.Optimizer.from_optax(params, optax.sgd(0.1, momentum=0.9))
     reference = optim.SGD(twins, lr=0.1, momentum=0.9)
-    problem = Problem(np.float32)
-    for _ in range(10):
-        grads = problem.grads(tparams)
-        _feed(params, grads)
-        _feed(twins, grads)
-        ours.step()
-        reference.step()
+    step_twins([ours, reference], [params, twins], Problem(np.float32), tparams, steps=10)
     for p, q in zip(params, twins, strict=True):
         assert_close(p.data, q.data, rtol=1e-6, atol=1e-7)
 
@@ -552,9 +384,9 @@ def test_from_optax_state_dict_round_trip_and_errors():
 
 # ----------------------------------------------------------------------------- construction
 def test_param_groups_are_torchs():
-    params, tparams = _pair(np.float32)
-    opt = optim.Adam(_groups(params), lr=0.3, betas=(0.8, 0.9))
-    topt = torch.optim.Adam(_groups(tparams), lr=0.3, betas=(0.8, 0.9))
+    params, tparams = make_pair(np.float32)
+    opt = optim.Adam(two_groups(params), lr=0.3, betas=(0.8, 0.9))
+    topt = torch.optim.Adam(two_groups(tparams), lr=0.3, betas=(0.8, 0.9))
     for g, tg in zip(opt.param_groups, topt.param_groups, strict=True):
         for key in ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"):
             assert g[key] == tg[key], key
@@ -598,10 +430,6 @@ def test_state_view_and_repr():
     with pytest.raises(KeyError):
         opt.state[Parameter(jnp.zeros(1))]
     assert repr(opt).startswith("SGD (\nParameter Group 0\n    dampening: 0\n    lr: 0.1")
-
-
-def _p():
-    return Parameter(jnp.zeros(2))
 
 
 SHARED = _p()

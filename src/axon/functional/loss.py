@@ -80,6 +80,9 @@ def _check_same_shape(where, input, target) -> None:
 
 
 def _check_broadcastable(where, name: str, w, input) -> None:
+    """An optional weight `w` (None passes) must broadcast to the input's shape."""
+    if w is None:
+        return
     shape = _shape(input)
     try:
         ok = np.broadcast_shapes(_shape(w), shape) == shape
@@ -323,12 +326,29 @@ def _kl_div(input, target, reduction, log_target):
 
 
 # ----------------------------------------------------------------------------- checked calls
-def pointwise_checked(where, kernel, input, target, reduction, **static):
-    """Check and run an element-wise loss (`_mse`, `_l1`, `_smooth_l1`, `_huber`)."""
-    reduction = canonical_reduction(where, reduction)
+def _elementwise_operands(where, input, target, reduction, allowed=REDUCTIONS):
+    """The element-wise losses' checks: the reduction, a float input, a target of its shape.
+
+    Returns `(input, target, reduction)` as the kernels take them.
+    """
+    reduction = canonical_reduction(where, reduction, allowed)
     input, target = _operand(input), _operand(target)
     _check_float_input(where, input)
     _check_same_shape(where, input, target)
+    return input, target, reduction
+
+
+def _class_operands(where, input, target, weight):
+    """Logits or log-probabilities with a class dimension C, and a (C,) weight if any."""
+    input, target = _operand(input), _operand(target)
+    n_classes = _check_class_input(where, input)
+    _check_class_weight(where, weight, n_classes)
+    return input, target
+
+
+def pointwise_checked(where, kernel, input, target, reduction, **static):
+    """Check and run an element-wise loss (`_mse`, `_l1`, `_smooth_l1`, `_huber`)."""
+    input, target, reduction = _elementwise_operands(where, input, target, reduction)
     return kernel(input, target, reduction, **static)
 
 
@@ -354,9 +374,7 @@ def cross_entropy_checked(where, input, target, weight, ignore_index, reduction,
     reduction = canonical_reduction(where, reduction)
     check_label_smoothing(where, label_smoothing)
     check_ignore_index(where, ignore_index)
-    input, target = _operand(input), _operand(target)
-    n_classes = _check_class_input(where, input)
-    _check_class_weight(where, weight, n_classes)
+    input, target = _class_operands(where, input, target, weight)
     if _shape(target) == _shape(input):  # class probabilities
         expected = _class_target_shape(_shape(input))
         if not _is_float(target):
@@ -383,40 +401,26 @@ def cross_entropy_checked(where, input, target, weight, ignore_index, reduction,
 def nll_checked(where, input, target, weight, ignore_index, reduction):
     reduction = canonical_reduction(where, reduction)
     check_ignore_index(where, ignore_index)
-    input, target = _operand(input), _operand(target)
-    n_classes = _check_class_input(where, input)
-    _check_class_weight(where, weight, n_classes)
+    input, target = _class_operands(where, input, target, weight)
     _check_class_target(where, input, target, allow_probs=False)
     return _nll_loss(input, target, weight, int(ignore_index), reduction)
 
 
 def bce_checked(where, input, target, weight, reduction):
-    reduction = canonical_reduction(where, reduction)
-    input, target = _operand(input), _operand(target)
-    _check_float_input(where, input)
-    _check_same_shape(where, input, target)
-    if weight is not None:
-        _check_broadcastable(where, "weight", weight, input)
+    input, target, reduction = _elementwise_operands(where, input, target, reduction)
+    _check_broadcastable(where, "weight", weight, input)
     return _binary_cross_entropy(input, target, weight, reduction)
 
 
 def bce_logits_checked(where, input, target, weight, reduction, pos_weight):
-    reduction = canonical_reduction(where, reduction)
-    input, target = _operand(input), _operand(target)
-    _check_float_input(where, input)
-    _check_same_shape(where, input, target)
-    if weight is not None:
-        _check_broadcastable(where, "weight", weight, input)
-    if pos_weight is not None:
-        _check_broadcastable(where, "pos_weight", pos_weight, input)
+    input, target, reduction = _elementwise_operands(where, input, target, reduction)
+    _check_broadcastable(where, "weight", weight, input)
+    _check_broadcastable(where, "pos_weight", pos_weight, input)
     return _binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
 
 
 def kl_div_checked(where, input, target, reduction, log_target):
-    reduction = canonical_reduction(where, reduction, KL_REDUCTIONS)
-    input, target = _operand(input), _operand(target)
-    _check_float_input(where, input)
-    _check_same_shape(where, input, target)
+    input, target, reduction = _elementwise_operands(where, input, target, reduction, KL_REDUCTIONS)
     return _kl_div(input, target, reduction, bool(log_target))
 
 

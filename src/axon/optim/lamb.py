@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -116,11 +114,7 @@ class LAMB(Optimizer):
         super().__init__(params, defaults)
 
     _validate = Adam._validate  # lr, eps, betas and weight_decay, checked as Adam's
-
-    @staticmethod
-    def derived_hyper(hyper) -> dict[str, Any]:
-        """`1 - beta` in double precision, before rounding."""
-        return {"one_minus_betas": tuple(1 - b for b in hyper["betas"])}
+    derived_hyper = staticmethod(Adam.derived_hyper)  # `1 - beta` in double precision, as Adam
 
     @staticmethod
     def make_transform(
