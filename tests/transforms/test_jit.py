@@ -353,3 +353,34 @@ def test_changing_a_fixed_setting_recompiles():
     fast(model, opt, x, y)
     assert fast.num_compiles == 2
     assert "momentum_buffer" in opt.state_dict()["state"][0]
+
+
+def test_step_compiles_once_even_when_grads_exist_before_the_first_call():
+    model, opt = make()
+    x, y = data()
+    LOSS(model(x), y).backward()  # an eager backward left .grads behind
+    fast = axon.jit(step)
+    for _ in range(3):
+        fast(model, opt, x, y)
+    assert fast.num_compiles == 1
+
+
+def test_accumulating_step_gets_gradients_that_existed_before_the_first_call():
+    x, y = data()
+    a, _ = make(dropout=0.0)
+    b = copy.deepcopy(a)
+    for m in (a, b):
+        LOSS(m(x), y).backward()  # both start with the same .grads
+
+    def accumulate(m, x, y):
+        loss = LOSS(m(x), y)
+        loss.backward()
+        return loss
+
+    fast = axon.jit(accumulate)
+    for _ in range(2):
+        fast(a, x, y)
+        accumulate(b, x, y)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert_close(pa.grad, pb.grad, jnp.float32, rtol=1e-5, atol=1e-6)
+    assert fast.num_compiles == 1  # the first trace, given no gradients, was redone with them

@@ -73,6 +73,10 @@ def _is_dynamic(x) -> bool:
     return isinstance(x, (int, float, complex)) and not isinstance(x, bool)
 
 
+class _Withheld(Exception):
+    """A trace read `.grad`s that were withheld from it; the call is redone with them."""
+
+
 class _Entry:
     """What one argument structure compiles against: its slots and static description."""
 
@@ -144,14 +148,20 @@ class CompiledFunction:
             carried = [_owned(slots[i].get()) for i in entry.carried]
         else:
             carried = [slots[i].get() for i in entry.carried]
-        unread = self._grads_unread.get(entry.static, False)
+        # A step that overwrites .grad before reading it gets no incoming gradients at all. Until
+        # a trace has shown which kind of step this is, assume that kind; a trace that then
+        # reads a withheld gradient is abandoned and redone with the gradients (`_Withheld`).
+        unread = self._grads_unread.get(entry.static, True)
         is_grad = entry.is_grad
-        # a step that overwrites .grad before reading it gets no incoming gradients at all
         kept = [None if unread and is_grad[i] else slots[i].get() for i in entry.kept]
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
-        self._current = (entry, leaves)
+        self._current = (entry, leaves, unread)
         try:
             out, new_state = self._jitted(entry.static, carried, kept, dynamic)
+        except _Withheld:
+            self._grads_unread[entry.static] = False
+            self._current = None
+            return self(*args, **kwargs)
         finally:
             self._current = None
         for i, value in new_state.items():
@@ -207,8 +217,7 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ trace
     def _pure(self, static, carried, kept, dynamic):
-        self.num_compiles += 1
-        entry, leaves = self._current
+        entry, leaves, withheld = self._current
         slots = entry.slots
         state = [None] * len(slots)
         for i, value in zip(entry.carried, carried, strict=True):
@@ -238,9 +247,10 @@ class CompiledFunction:
             self._check_mutations(entry, before, slots)
             watch = variable.GRAD_WATCH
             grads = [i for i in entry.kept if entry.is_grad[i]]
-            self._grads_unread[static] = not any(
-                id(slots[i].owner) in watch.read_first for i in grads
-            )
+            read = any(id(slots[i].owner) in watch.read_first for i in grads)
+            if read and withheld and any(saved[i] is not None for i in grads):
+                raise _Withheld  # the step reads gradients it was not given: trace again
+            self._grads_unread[static] = not read
             new_state = {i: slots[i].get() for i in entry.carried}
             for i in entry.kept:
                 value = slots[i].get()
@@ -249,6 +259,7 @@ class CompiledFunction:
                         new_state[i] = value
                 elif value is not state[i]:  # e.g. an unchanged lr keeps its Python value
                     new_state[i] = value
+            self.num_compiles += 1
             return _detach(out), new_state
         finally:
             variable.GRAD_WATCH = outer_watch
