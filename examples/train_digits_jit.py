@@ -10,12 +10,11 @@ new values back, so the loop around it stays ordinary Python.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 from tqdm import tqdm
-from train_digits_mlp import accuracy, build_model, load_data
+from train_digits_mlp import accuracy, build_model, load_data, parse_args
 
 import axon
 from axon import nn, optim
@@ -33,12 +32,7 @@ def train_step(model, opt, x, y):
 
 
 def main() -> float:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args(__doc__.splitlines()[0])
 
     axon.manual_seed(args.seed)
     x_train, x_test, y_train, y_test = load_data(args.seed)
@@ -61,9 +55,8 @@ def main() -> float:
 
     test_acc = accuracy(model, x_test, y_test)
     compiles = train_step.num_compiles
-    print(
-        f"{steps / elapsed:.0f} steps/s ({steps} steps, {compiles} compilation{'s' * (compiles > 1)})"
-    )
+    plural = "s" if compiles > 1 else ""
+    print(f"{steps / elapsed:.0f} steps/s ({steps} steps, {compiles} compilation{plural})")
     print(f"test accuracy: {test_acc:.2%} on {len(x_test)} held-out digits")
     return test_acc
 

@@ -24,6 +24,13 @@ def step(model, opt, x, y):
     return loss
 
 
+def accumulate(model, x, y):
+    """A step without zero_grad: backward adds into the .grads that came in."""
+    loss = LOSS(model(x), y)
+    loss.backward()
+    return loss
+
+
 def make(dropout=0.1, seed=0):
     axon.manual_seed(seed)
     model = nn.Sequential(
@@ -292,11 +299,6 @@ def test_accumulating_step_reads_incoming_gradients():
     a, _ = make(dropout=0.0)
     b = copy.deepcopy(a)
 
-    def accumulate(m, x, y):
-        loss = LOSS(m(x), y)
-        loss.backward()
-        return loss
-
     fast = axon.jit(accumulate)
     for _ in range(3):
         fast(a, x, y)
@@ -371,11 +373,6 @@ def test_accumulating_step_gets_gradients_that_existed_before_the_first_call():
     b = copy.deepcopy(a)
     for m in (a, b):
         LOSS(m(x), y).backward()  # both start with the same .grads
-
-    def accumulate(m, x, y):
-        loss = LOSS(m(x), y)
-        loss.backward()
-        return loss
 
     fast = axon.jit(accumulate)
     for _ in range(2):
