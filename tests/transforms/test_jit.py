@@ -381,3 +381,23 @@ def test_accumulating_step_gets_gradients_that_existed_before_the_first_call():
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert_close(pa.grad, pb.grad, jnp.float32, rtol=1e-5, atol=1e-6)
     assert fast.num_compiles == 1  # the first trace, given no gradients, was redone with them
+
+
+def test_nested_arguments():
+    """Modules, optimizers and arrays inside lists, tuples and dicts are found and carried."""
+    x, y = data()
+    a, opt_a = make(dropout=0.0)
+    b, opt_b = make(dropout=0.0, seed=1)
+    twins = [copy.deepcopy(m) for m in (a, b)]
+    twin_opts = [optim.Adam(m.parameters(), lr=1e-2) for m in twins]
+
+    @axon.jit
+    def both(pairs, batch):
+        losses = [step(m, o, batch["x"], batch["y"]) for m, o in pairs]
+        return {"total": losses[0] + losses[1]}
+
+    out = both([(a, opt_a), (b, opt_b)], {"x": x, "y": y})
+    expected = sum(float(step(m, o, x, y)) for m, o in zip(twins, twin_opts, strict=True))
+    np.testing.assert_allclose(float(out["total"]), expected, rtol=1e-5)
+    assert_same_state(a, twins[0])
+    assert_same_state(b, twins[1])
