@@ -18,12 +18,17 @@ class Node:
         self.vjp, self.parents, self.name, self.traced = vjp, parents, name, traced
 
 
-def _as_array(data):
+def as_array(data) -> jax.Array:
+    """`data` (a Variable, jax/numpy array, torch tensor, number or nested list) as a jax array
+    that shares no memory with the caller's: numpy and torch arrays are mutable, and jax may
+    alias host memory without copying."""
     if isinstance(data, Variable):
         return data.data
     if isinstance(data, jax.Array):
         return data
-    if isinstance(data, np.ndarray):  # copy: jax may alias host memory that the caller can mutate
+    if type(data).__module__.startswith("torch"):  # a torch tensor, without importing torch
+        data = data.detach().cpu().numpy()
+    if isinstance(data, np.ndarray):
         data = np.array(data, copy=True)
     return jnp.asarray(data)
 
@@ -54,7 +59,7 @@ class Variable:
     # `jax_array * variable` would silently leave the tape. Without it they defer to __rmul__.
 
     def __init__(self, data, requires_grad: bool = False):
-        data = _as_array(data)
+        data = as_array(data)
         if requires_grad and not jnp.issubdtype(data.dtype, jnp.inexact):
             raise TypeError(
                 f"axon.Variable: only floating point (or complex) data can require gradients, "

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from axon import _errors, _structure
-from axon.autograd.variable import Variable
+from axon.autograd.variable import Variable, as_array
 from axon.nn.parameter import Parameter
 
 
@@ -118,7 +118,7 @@ class Module:
             object.__setattr__(self, "_buffer_names", names)
         names[name] = persistent
         _bump_structure_version()
-        object.__setattr__(self, name, None if tensor is None else jnp.asarray(_to_array(tensor)))
+        object.__setattr__(self, name, None if tensor is None else as_array(tensor))
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is not None and not isinstance(param, Parameter):
@@ -288,7 +288,7 @@ class Module:
         nothing is changed. With `strict=False`, missing and unexpected keys are returned instead.
         """
         targets = self._state_targets()
-        incoming = {k: _to_array(v) for k, v in dict(state_dict).items()}
+        incoming = {k: as_array(v) for k, v in dict(state_dict).items()}
         missing = [k for k in targets if k not in incoming]
         unexpected = [k for k in incoming if k not in targets]
         mis_shaped = [
@@ -546,20 +546,6 @@ def _indent(text: str) -> str:
     """Indent every line after the first by two spaces, leaving blank lines empty (PyTorch)."""
     first, *rest = text.split("\n")
     return "\n".join([first] + [f"  {line}" if line.strip() else "" for line in rest])
-
-
-def _to_array(value):
-    """An array that shares no memory with the caller's (numpy and torch arrays are mutable, and
-    jax may alias host memory without copying)."""
-    if isinstance(value, Variable):
-        return value.data
-    if isinstance(value, jax.Array):
-        return value
-    if hasattr(value, "detach") and hasattr(
-        value, "numpy"
-    ):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.array(value, copy=True)
 
 
 def _device(spec):

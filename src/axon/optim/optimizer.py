@@ -32,6 +32,7 @@ import optax
 
 from axon._errors import shape_str, type_error, value_error
 from axon.autograd import Variable, enable_grad
+from axon.autograd.variable import as_array
 
 _Tracer = jax.core.Tracer
 
@@ -190,16 +191,6 @@ def concrete(value) -> float | None:
     if isinstance(value, _Tracer):
         return None
     return float(value)
-
-
-def _to_array(value, where: str) -> jax.Array:
-    if isinstance(value, jax.Array):
-        return value
-    if isinstance(value, Variable):
-        return value.data
-    if type(value).__module__.startswith("torch"):  # a torch tensor: no torch import needed
-        value = value.detach().cpu().numpy()
-    return jnp.asarray(value)
 
 
 def _type_name(value) -> str:
@@ -501,7 +492,7 @@ class Optimizer:
             if g is None:
                 out.append(None)
                 continue
-            g = _to_array(g, where)
+            g = as_array(g)
             if g.shape != p.data.shape:
                 raise value_error(
                     where,
@@ -813,7 +804,7 @@ class Optimizer:
             reference = jax.eval_shape(self._transform(group_of[index]).init, p.data)
             loaded = {}
             for name, value in entries.items():
-                value = _to_array(value, where)
+                value = as_array(value)
                 found, ref = _get_field(reference, cls.state_names[name])
                 if found and ref is not None:
                     shape, dtype = ref.shape, ref.dtype
@@ -861,10 +852,7 @@ class Optimizer:
             out.append(
                 jax.tree.unflatten(
                     ref_def,
-                    [
-                        _to_array(x, where).astype(r.dtype)
-                        for x, r in zip(leaves, ref_leaves, strict=True)
-                    ],
+                    [as_array(x).astype(r.dtype) for x, r in zip(leaves, ref_leaves, strict=True)],
                 )
             )
         return out

@@ -32,6 +32,7 @@ import jax
 import numpy as np
 
 from axon import _structure
+from axon._errors import describe
 from axon.autograd import variable
 from axon.autograd.variable import Variable
 from axon.nn.module import Module
@@ -295,7 +296,7 @@ class CompiledFunction:
             if added:
                 name = sorted(added)[0]
                 raise TypeError(
-                    f"axon.jit({_name(self.fn)}): {_describe(module)} gained a new attribute "
+                    f"axon.jit({_name(self.fn)}): {describe(module)} gained a new attribute "
                     f"'{name}' inside the compiled function. State must exist before the call "
                     f"(create it in __init__, e.g. with register_buffer), so it can be carried in "
                     f"and out."
@@ -303,7 +304,7 @@ class CompiledFunction:
             for name, value in module.__dict__.items():
                 if isinstance(value, _Tracer) and (id(module), name) not in held:
                     raise TypeError(
-                        f"axon.jit({_name(self.fn)}): {_describe(module)}.{name} was set to a "
+                        f"axon.jit({_name(self.fn)}): {describe(module)}.{name} was set to a "
                         f"traced value, but it is not state that axon.jit carries (only "
                         f"Parameters, buffers and array attributes present before the call are). "
                         f"Register it with register_buffer in __init__."
@@ -400,8 +401,3 @@ def _hashable(value, name):
 
 def _name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
-
-
-def _describe(module) -> str:
-    path = getattr(module, "_axon_path", None)
-    return f"axon.nn.{type(module).__name__}" + (f" ({path})" if path else "")

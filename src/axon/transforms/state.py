@@ -14,7 +14,7 @@ import numpy as np
 
 from axon import _random
 from axon.autograd.variable import Variable
-from axon.nn.module import Module, _Static
+from axon.nn.module import Module, _freeze, _same, _Static
 from axon.nn.parameter import Parameter
 
 
@@ -144,23 +144,6 @@ def checks_hold(checks: list[tuple]) -> bool:
         elif is_zero(value) != expected:
             return False
     return True
-
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _freeze(value):
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return id(value)
 
 
 def collect(stateful: list) -> tuple[list[Slot], tuple]:
