@@ -401,3 +401,13 @@ def test_nested_arguments():
     np.testing.assert_allclose(float(out["total"]), expected, rtol=1e-5)
     assert_same_state(a, twins[0])
     assert_same_state(b, twins[1])
+
+
+def test_value_and_grad_inside_jit_traces_inline():
+    model = nn.Linear(3, 1)
+    x = jnp.ones((2, 3))
+    loss_and_grads = axon.value_and_grad(lambda m: m(x).sum())
+    outer = axon.jit(lambda m: loss_and_grads(m)[0])
+    outer(model)
+    assert outer.num_compiles == 1
+    assert loss_and_grads.compiled.num_compiles == 0  # no nested axon.jit of its own

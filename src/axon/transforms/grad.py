@@ -61,6 +61,13 @@ def _targets(args, argnums) -> tuple[list[str], list[Variable]]:
     return names, params
 
 
+def _traced(leaf) -> bool:
+    """Whether an argument holds tracers (a Module's Parameters, a Variable's data, an array)."""
+    if isinstance(leaf, Module):
+        return any(isinstance(p.data, _Tracer) for p in leaf.parameters())
+    return isinstance(leaf.data if isinstance(leaf, Variable) else leaf, _Tracer)
+
+
 def _scalar(value, fn) -> jax.Array:
     data = value.data if isinstance(value, Variable) else value
     if not hasattr(data, "shape") or data.shape != ():
@@ -131,8 +138,7 @@ def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         leaves = jax.tree.leaves((args, kwargs), is_leaf=_is_stateful)
-        traced = any(isinstance(getattr(leaf, "data", leaf), _Tracer) for leaf in leaves)
-        if traced:
+        if any(map(_traced, leaves)):  # inside axon.jit or a jax transform: trace inline
             return direct(*args, **kwargs)
         out, grads = compiled(*args, **kwargs)
         return out, dict(grads)
