@@ -164,13 +164,92 @@ def test_references_you_hold_survive_donation():
     model, opt = make()
     x, y = data()
     kept = model.state_dict()
-    before = {k: np.asarray(v) for k, v in kept.items()}
+    # Snapshots are jax copies: np.asarray would pin the buffer (no donation, nothing tested).
+    before = {k: v.copy() for k, v in kept.items()}
     twin = copy.deepcopy(model)
     twin.load_state_dict(kept)
     axon.jit(step)(model, opt, x, y)
     for key, value in kept.items():  # still readable, still the old values
-        np.testing.assert_array_equal(np.asarray(value), before[key])
-    np.testing.assert_array_equal(np.asarray(twin[0].weight.data), before["0.weight"])
+        assert not value.is_deleted(), key
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(before[key]))
+    np.testing.assert_array_equal(np.asarray(twin[0].weight.data), np.asarray(before["0.weight"]))
+
+
+def test_optimizer_state_you_hold_survives_donation():
+    model, opt = make()
+    x, y = data()
+    fast = axon.jit(step)
+    fast(model, opt, x, y)
+    kept = opt.state_dict()["state"]
+    before = {(i, k): v.copy() for i, s in kept.items() for k, v in s.items()}  # not np: pins
+    fast(model, opt, x, y)
+    fast(model, opt, x, y)
+    for (i, k), value in before.items():  # still readable, still the old values
+        assert not kept[i][k].is_deleted(), (i, k)
+        np.testing.assert_array_equal(np.asarray(kept[i][k]), np.asarray(value))
+    assert float(opt.state_dict()["state"][0]["step"]) == 3.0
+
+
+def test_step_counts_of_a_group_are_one_array_across_the_boundary():
+    model, opt = make(dropout=0.0)
+    eager, opt_eager = make(dropout=0.0)
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(3):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    for o in (opt, opt_eager):
+        steps = (
+            [o.state[p]["step"] for p in model.parameters()]
+            if o is opt
+            else [o.state[p]["step"] for p in eager.parameters()]
+        )
+        assert all(s is steps[0] for s in steps)  # shared, not merely equal
+        assert float(steps[0]) == 3.0
+    assert_same_state(model, eager)
+    assert fast.num_compiles == 1
+
+
+def test_a_parameter_that_skips_a_step_keeps_its_own_count():
+    w, v = nn.Parameter(jnp.ones(3)), nn.Parameter(jnp.ones(3))
+    opt = optim.Adam([w, v], lr=0.1)
+
+    def only_w(w, v, opt):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+
+    def both(w, v, opt):
+        opt.zero_grad()
+        (w * w + v * v).sum().backward()
+        opt.step()
+
+    axon.jit(both)(w, v, opt)
+    axon.jit(only_w)(w, v, opt)
+    axon.jit(both)(w, v, opt)
+    assert float(opt.state[w]["step"]) == 3.0
+    assert float(opt.state[v]["step"]) == 2.0
+    eager_w, eager_v = nn.Parameter(jnp.ones(3)), nn.Parameter(jnp.ones(3))
+    eager = optim.Adam([eager_w, eager_v], lr=0.1)
+    for fn in (both, only_w, both):
+        fn(eager_w, eager_v, eager)
+    assert_close(w.data, eager_w.data, jnp.float32)
+    assert_close(v.data, eager_v.data, jnp.float32)
+
+
+def test_loaded_equal_step_counts_are_shared():
+    model, opt = make(dropout=0.0)
+    x, y = data()
+    step(model, opt, x, y)
+    saved = opt.state_dict()
+    saved = {
+        "state": {i: {k: np.asarray(v) for k, v in s.items()} for i, s in saved["state"].items()},
+        "param_groups": saved["param_groups"],
+    }
+    fresh, opt2 = make(dropout=0.0)
+    opt2.load_state_dict(saved)
+    steps = [opt2.state[p]["step"] for p in fresh.parameters()]
+    assert all(s is steps[0] for s in steps)
 
 
 def test_variables_arrays_and_static_arguments():

@@ -147,6 +147,16 @@ _update_per_param_jit = jax.jit(_update_per_param, static_argnums=(0, 1))
 _update_tree_jit = jax.jit(_update_tree, static_argnums=(0,))
 
 
+def _share_counters(states: list[dict], keys: list[dict]) -> None:
+    """In place: states whose counter `n` has the same `keys[i][n]` get one array object for it
+    (the first one's). Values are equal by construction; sharing lets `axon.jit` carry one."""
+    first: dict = {}
+    for state, key in zip(states, keys, strict=True):
+        for name, k in key.items():
+            if name in state:
+                state[name] = first.setdefault((name, k), state[name])
+
+
 def _any_tracer(tree) -> bool:
     return any(isinstance(x, _Tracer) for x in jax.tree.leaves(tree))
 
@@ -254,6 +264,10 @@ class Optimizer:
 
     state_names: ClassVar[dict[str, str]] = {}
     static_when_zero: ClassVar[tuple[str, ...]] = ()
+    counters: ClassVar[tuple[str, ...]] = ("step",)
+    """State entries that count steps: the parameters of a group that step together hold ONE
+    array for each (equal values, shared object), so a compiled step carries one count per
+    group instead of one per parameter."""
     _per_param: ClassVar[bool] = True
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
@@ -581,10 +595,14 @@ class Optimizer:
             targets.append(active)
         if not targets:
             return
+        # A counter is a function of its old value alone: parameters that shared one before the
+        # step share its new value (a traced step then returns one array, not one per param).
+        shared = [[{n: id(s[n]) for n in cls.counters if n in s} for s in ss] for ss in states]
         args = (dynamic, params, group_grads, states)
         update = _update_per_param if _any_tracer(args) else _update_per_param_jit
         new_params, new_states = update(cls, tuple(static), *args)
-        for active, ps, ss in zip(targets, new_params, new_states, strict=True):
+        for active, ps, ss, old in zip(targets, new_params, new_states, shared, strict=True):
+            _share_counters(ss, old)
             for i, p, s in zip(active, ps, ss, strict=True):
                 flat[i].data = p
                 self._state[i].clear()  # in place: `opt.state[p]` stays the live dict
@@ -600,8 +618,10 @@ class Optimizer:
         return _export_state(self._transform(group).init(param.data), type(self).state_names)
 
     def _create_state(self, group: Mapping[str, Any], indices: Sequence[int], flat) -> None:
-        for i in indices:
-            self._state[i].update(self._fresh_state(group, flat[i]))
+        fresh = [self._fresh_state(group, flat[i]) for i in indices]
+        _share_counters(fresh, [{n: 0 for n in type(self).counters if n in s} for s in fresh])
+        for i, state in zip(indices, fresh, strict=True):
+            self._state[i].update(state)
 
     def init_state(self) -> None:
         """Create now the state that every parameter would get at its first step.
@@ -821,6 +841,12 @@ class Optimizer:
                     )
                 loaded[name] = value.astype(dtype)
             new_state[index] = loaded
+        counters = [n for n in cls.counters if n in cls.state_names]
+        keys = [
+            {n: (id(g), float(s[n])) for n in counters if n in s}  # equal counts in one group
+            for s, g in zip(new_state, group_of, strict=True)
+        ]
+        _share_counters(new_state, keys)
         return new_state
 
     def _load_tree_state(self, saved, new_groups) -> list:

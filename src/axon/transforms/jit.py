@@ -92,6 +92,9 @@ class _Entry:
         "is_grad",
         "optimizers",
         "opt_checks",
+        "treedef",
+        "pattern",
+        "layout",
     )
 
     def __init__(self, slots, static, modules, objects, spec):
@@ -106,6 +109,8 @@ class _Entry:
         self.opt_checks = [c for o in self.optimizers for c in optimizer_checks(o)]
         self.carried = [i for i, k in enumerate(kept) if not k]
         self.kept = [i for i, k in enumerate(kept) if k]
+        # How the carried state was last flattened (set by the first call), and its layout id.
+        self.treedef = self.pattern = self.layout = None
 
 
 class CompiledFunction:
@@ -126,6 +131,8 @@ class CompiledFunction:
         self._entries: OrderedDict = OrderedDict()
         self._tokens: dict = {}
         self._grads_unread: dict[int, bool] = {}  # token -> incoming .grads are never read
+        self._layouts: dict = {}  # (token, treedef, sharing pattern) -> what jax compiles on
+        self._out_layouts: dict = {}  # that -> (treedef, sharing pattern) of the new state
         self._current = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
@@ -145,27 +152,39 @@ class CompiledFunction:
             if len(self._entries) > _CACHE_SIZE:
                 self._entries.popitem(last=False)
         slots = entry.slots
+        # The carried state as one flat list of arrays, each distinct array once: slots that
+        # share an array (say the step count of every parameter of an optimizer group) share
+        # one input, and get one output back.
+        state, treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
+        unique, pattern, counts = _unique(state)
         if self.donate:
-            carried = [_owned(slots[i].get()) for i in entry.carried]
-        else:
-            carried = [slots[i].get() for i in entry.carried]
+            _copy_held(unique, counts)
+        if entry.treedef is None or treedef != entry.treedef or pattern != entry.pattern:
+            layout = (entry.static, treedef, pattern)
+            entry.layout = self._layouts.setdefault(layout, len(self._layouts))
+            entry.treedef, entry.pattern = treedef, pattern
+        static = entry.layout
         # A step that overwrites .grad before reading it gets no incoming gradients at all. Until
         # a trace has shown which kind of step this is, assume that kind; a trace that then
         # reads a withheld gradient is abandoned and redone with the gradients (`_Withheld`).
         unread = self._grads_unread.get(entry.static, True)
         is_grad = entry.is_grad
-        kept = [None if unread and is_grad[i] else slots[i].get() for i in entry.kept]
+        kept = [None if unread and is_grad[i] else _device(slots[i].get()) for i in entry.kept]
         dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
         self._current = (entry, leaves, unread)
         try:
-            out, new_state = self._jitted(entry.static, carried, kept, dynamic)
+            new_unique, new_kept, out = self._jitted(static, unique, kept, dynamic)
         except _Withheld:
             self._grads_unread[entry.static] = False
             self._current = None
             return self(*args, **kwargs)
         finally:
             self._current = None
-        for i, value in new_state.items():
+        out_treedef, out_pattern = self._out_layouts[static]
+        new_state = new_unique if out_pattern is None else [new_unique[j] for j in out_pattern]
+        for i, value in zip(entry.carried, out_treedef.unflatten(new_state), strict=True):
+            slots[i].set(value)
+        for i, value in new_kept.items():
             slots[i].set(value)
         return out
 
@@ -217,9 +236,11 @@ class CompiledFunction:
         return _Entry(slots, token, modules, list(stateful), spec)
 
     # ------------------------------------------------------------------ trace
-    def _pure(self, static, carried, kept, dynamic):
+    def _pure(self, static, unique, kept, dynamic):
         entry, leaves, withheld = self._current
         slots = entry.slots
+        flat = unique if entry.pattern is None else [unique[j] for j in entry.pattern]
+        carried = entry.treedef.unflatten(flat)
         state = [None] * len(slots)
         for i, value in zip(entry.carried, carried, strict=True):
             state[i] = value
@@ -251,17 +272,22 @@ class CompiledFunction:
             read = any(id(slots[i].owner) in watch.read_first for i in grads)
             if read and withheld and any(saved[i] is not None for i in grads):
                 raise _Withheld  # the step reads gradients it was not given: trace again
-            self._grads_unread[static] = not read
-            new_state = {i: slots[i].get() for i in entry.carried}
+            self._grads_unread[entry.static] = not read
+            # The carried state comes back first, flat and in the order it went in, so that XLA
+            # reuses each donated input buffer for its own new value (another order costs copies).
+            new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
+            new_unique, out_pattern, _ = _unique(new_state)
+            self._out_layouts[static] = (out_treedef, out_pattern)
+            new_kept = {}
             for i in entry.kept:
                 value = slots[i].get()
                 if entry.is_grad[i]:
                     if id(slots[i].owner) in watch.written:
-                        new_state[i] = value
+                        new_kept[i] = value
                 elif value is not state[i]:  # e.g. an unchanged lr keeps its Python value
-                    new_state[i] = value
+                    new_kept[i] = value
             self.num_compiles += 1
-            return _detach(out), new_state
+            return new_unique, new_kept, _detach(out)
         finally:
             variable.GRAD_WATCH = outer_watch
             for slot, value in zip(slots, saved, strict=True):
@@ -365,26 +391,77 @@ def _detach(out):
     )
 
 
-def _owned(value):
-    """`value`, or a copy of it if anything besides its slot holds it (donation would delete
-    the buffer under the other holder: a state dict you kept, another model, a saved graph)."""
-    if isinstance(value, jax.Array) and sys.getrefcount(value) > _BASELINE:
-        return value.copy()
-    return value
+def _unique(leaves: list) -> tuple[list, tuple | None, list | None]:
+    """`(unique, pattern, counts)`: the distinct objects of `leaves` (by identity) in first-seen
+    order, `leaves[k] is unique[pattern[k]]`, and how often each occurs. Without repeats (the
+    usual case): `(leaves, None, None)`."""
+    ids = list(map(id, leaves))
+    if len(set(ids)) == len(ids):
+        return leaves, None, None
+    position: dict[int, int] = {}
+    unique, pattern, counts = [], [], []
+    for leaf, key in zip(leaves, ids, strict=True):
+        j = position.get(key)
+        if j is None:
+            j = position[key] = len(unique)
+            unique.append(leaf)
+            counts.append(0)
+        counts[j] += 1
+        pattern.append(j)
+    return unique, tuple(pattern), counts
 
 
-def _refcount(value) -> int:
-    return sys.getrefcount(value)
+def _copy_held(unique: list, counts: list | None) -> None:
+    """In place: replace each array that something besides its slots holds (a state dict you
+    kept, another model, a saved graph) by a copy, since donation deletes the buffer under
+    every holder."""
+    for j, refs in enumerate(_extra_refs(unique, counts)):
+        if refs > _BASE and isinstance(unique[j], jax.Array):
+            unique[j] = unique[j].copy()
+
+
+def _extra_refs(unique: list, counts: list | None) -> list[int]:
+    """References to each object beyond those of its slots: two per slot holding it (the slot's
+    container and the flat list `_unique` was given) and `unique` itself when it is a separate
+    list. An object held only by its slots shows `_BASE` (this function's own references)."""
+    shared = counts is not None
+    return [
+        sys.getrefcount(value) - 2 * (counts[j] if shared else 1) - shared
+        for j, value in enumerate(unique)
+    ]
 
 
 def _calibrate() -> int:
-    """References an array held only by its slot has at `_owned`, called as in `__call__`."""
     holder = type("Holder", (), {})()
     holder.x = jax.numpy.zeros(())
-    return _refcount(Slot(holder, "x", "").get())
+    state, _ = jax.tree.flatten([Slot(holder, "x", "").get()])
+    unique, _, counts = _unique(state)
+    return _extra_refs(unique, counts)[0]
 
 
-_BASELINE = _calibrate()
+_BASE = _calibrate()
+
+_SCALARS: dict = {}
+
+
+def _device(value):
+    """Python numbers (and tuples of them: Adam's betas) as weakly typed device scalars, cached:
+    jax converts a Python number at every call, a device array costs only its handle."""
+    kind = type(value)
+    if kind is float or kind is int:
+        key = (kind, value, jax.config.jax_enable_x64)
+        array = _SCALARS.get(key)
+        if array is None:
+            if len(_SCALARS) >= 1024:
+                _SCALARS.clear()
+            try:
+                array = _SCALARS[key] = jax.numpy.asarray(value)
+            except OverflowError:  # an int beyond int32: leave it to jax's own error
+                return value
+        return array
+    if kind is tuple:
+        return tuple(map(_device, value))
+    return value
 
 
 def _hashable(value, name):
