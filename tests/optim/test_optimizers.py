@@ -568,3 +568,14 @@ def test_base_class_needs_make_transform():
     opt.param_groups[0]["params"][0].grad = jnp.ones(2)
     with pytest.raises(NotImplementedError, match=r"subclasses define make_transform"):
         opt.step()
+
+
+def test_from_optax_state_is_an_empty_mapping_with_a_pointer():
+    w = Parameter(jnp.ones(2))
+    opt = optim.Optimizer.from_optax([w], optax.adam(0.1))
+    w.grad = jnp.ones(2)
+    opt.step()
+    assert len(opt.state) == 0 and list(opt.state) == []
+    with pytest.raises(KeyError, match=r"OptaxOptimizer.state: .*one optax state per param group"):
+        opt.state[w]
+    assert len(opt.state_dict()["optax_state"]) == 1

@@ -940,6 +940,37 @@ class OptaxOptimizer(Optimizer):
         """The wrapped transformation."""
         return self._tx
 
+    @property
+    def state(self) -> Mapping[Variable, dict[str, jax.Array]]:
+        """Empty: a wrapped optax transformation keeps one state tree per param group, not a
+        state per parameter; `state_dict()["optax_state"]` holds those trees.
+
+        Example:
+            >>> import jax.numpy as jnp, optax, axon
+            >>> w = axon.nn.Parameter(jnp.ones(2))
+            >>> opt = axon.optim.Optimizer.from_optax([w], optax.adam(0.1))
+            >>> len(opt.state), list(opt.state)
+            (0, [])
+        """
+        return _NoPerParamState(self)
+
+
+class _NoPerParamState(Mapping):
+    def __init__(self, optimizer: Optimizer):
+        self._where = optimizer._where("state")
+
+    def __getitem__(self, param):
+        raise KeyError(
+            f"{self._where}: an optimizer made by Optimizer.from_optax keeps one optax state per "
+            f"param group, not a state per parameter; see state_dict()['optax_state']."
+        )
+
+    def __iter__(self) -> Iterator[Variable]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
 
 def check_at_least(where: str, label: str, name: str, value, low: float = 0.0) -> None:
     """Raise `"<where>: invalid <label>: expected <name> >= <low>, got <value>."` (NaN fails).
