@@ -93,7 +93,7 @@ class _Entry:
         "optimizers",
         "opt_checks",
         "treedef",
-        "pattern",
+        "sharing",
         "layout",
     )
 
@@ -110,7 +110,7 @@ class _Entry:
         self.carried = [i for i, k in enumerate(kept) if not k]
         self.kept = [i for i, k in enumerate(kept) if k]
         # How the carried state was last flattened (set by the first call), and its layout id.
-        self.treedef = self.pattern = self.layout = None
+        self.treedef = self.sharing = self.layout = None
 
 
 class CompiledFunction:
@@ -156,13 +156,14 @@ class CompiledFunction:
         # share an array (say the step count of every parameter of an optimizer group) share
         # one input, and get one output back.
         state, treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
-        unique, pattern, counts = _unique(state)
+        unique, sharing = _unique(state, entry.sharing)
         if self.donate:
-            _copy_held(unique, counts)
-        if entry.treedef is None or treedef != entry.treedef or pattern != entry.pattern:
+            _copy_held(unique, sharing)
+        if entry.treedef is None or treedef != entry.treedef or sharing is not entry.sharing:
+            pattern = None if sharing is None else sharing.pattern
             layout = (entry.static, treedef, pattern)
             entry.layout = self._layouts.setdefault(layout, len(self._layouts))
-            entry.treedef, entry.pattern = treedef, pattern
+            entry.treedef, entry.sharing = treedef, sharing
         static = entry.layout
         # A step that overwrites .grad before reading it gets no incoming gradients at all. Until
         # a trace has shown which kind of step this is, assume that kind; a trace that then
@@ -239,7 +240,7 @@ class CompiledFunction:
     def _pure(self, static, unique, kept, dynamic):
         entry, leaves, withheld = self._current
         slots = entry.slots
-        flat = unique if entry.pattern is None else [unique[j] for j in entry.pattern]
+        flat = unique if entry.sharing is None else [unique[j] for j in entry.sharing.pattern]
         carried = entry.treedef.unflatten(flat)
         state = [None] * len(slots)
         for i, value in zip(entry.carried, carried, strict=True):
@@ -276,7 +277,8 @@ class CompiledFunction:
             # The carried state comes back first, flat and in the order it went in, so that XLA
             # reuses each donated input buffer for its own new value (another order costs copies).
             new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
-            new_unique, out_pattern, _ = _unique(new_state)
+            new_unique, out_sharing = _unique(new_state)
+            out_pattern = None if out_sharing is None else out_sharing.pattern
             self._out_layouts[static] = (out_treedef, out_pattern)
             new_kept = {}
             for i in entry.kept:
@@ -391,52 +393,75 @@ def _detach(out):
     )
 
 
-def _unique(leaves: list) -> tuple[list, tuple | None, list | None]:
-    """`(unique, pattern, counts)`: the distinct objects of `leaves` (by identity) in first-seen
-    order, `leaves[k] is unique[pattern[k]]`, and how often each occurs. Without repeats (the
-    usual case): `(leaves, None, None)`."""
+class _Sharing:
+    """Which leaves of a flat list are the same object: `unique` lists the distinct ones in
+    first-seen order, `leaves[k] is unique[pattern[k]]`; `counts[j]` is how often `unique[j]`
+    occurs and `firsts[j]` where it first does."""
+
+    __slots__ = ("pattern", "counts", "firsts", "representative")
+
+    def __init__(self, pattern: tuple, counts: list, firsts: list):
+        self.pattern, self.counts, self.firsts = pattern, counts, firsts
+        self.representative = [firsts[j] for j in pattern]
+
+    def holds(self, ids: list) -> bool:
+        """Whether `ids` (of a new flat list) share exactly as this pattern says."""
+        first = self.representative
+        return (
+            len(ids) == len(first)
+            and [ids[r] for r in first] == ids
+            and len(set(ids)) == len(self.firsts)
+        )
+
+
+def _unique(leaves: list, known: _Sharing | None = None) -> tuple[list, _Sharing | None]:
+    """`(unique, sharing)`: the distinct objects of `leaves` (by identity) and how they are
+    shared, or `(leaves, None)` when nothing repeats (the usual case for a model alone; an
+    optimizer's step counts repeat). `known` is checked first: a steady-state call reuses the
+    pattern of the previous one with a few list operations instead of a Python loop."""
     ids = list(map(id, leaves))
+    if known is not None and known.holds(ids):
+        return [leaves[k] for k in known.firsts], known
     if len(set(ids)) == len(ids):
-        return leaves, None, None
+        return leaves, None
     position: dict[int, int] = {}
-    unique, pattern, counts = [], [], []
-    for leaf, key in zip(leaves, ids, strict=True):
+    pattern, counts, firsts = [], [], []
+    for k, key in enumerate(ids):
         j = position.get(key)
         if j is None:
-            j = position[key] = len(unique)
-            unique.append(leaf)
+            j = position[key] = len(firsts)
+            firsts.append(k)
             counts.append(0)
         counts[j] += 1
         pattern.append(j)
-    return unique, tuple(pattern), counts
+    return [leaves[k] for k in firsts], _Sharing(tuple(pattern), counts, firsts)
 
 
-def _copy_held(unique: list, counts: list | None) -> None:
+def _copy_held(unique: list, sharing: _Sharing | None) -> None:
     """In place: replace each array that something besides its slots holds (a state dict you
     kept, another model, a saved graph) by a copy, since donation deletes the buffer under
     every holder."""
-    for j, refs in enumerate(_extra_refs(unique, counts)):
+    for j, refs in enumerate(_extra_refs(unique, sharing)):
         if refs > _BASE and isinstance(unique[j], jax.Array):
             unique[j] = unique[j].copy()
 
 
-def _extra_refs(unique: list, counts: list | None) -> list[int]:
+def _extra_refs(unique: list, sharing: _Sharing | None) -> list[int]:
     """References to each object beyond those of its slots: two per slot holding it (the slot's
     container and the flat list `_unique` was given) and `unique` itself when it is a separate
     list. An object held only by its slots shows `_BASE` (this function's own references)."""
-    shared = counts is not None
-    return [
-        sys.getrefcount(value) - 2 * (counts[j] if shared else 1) - shared
-        for j, value in enumerate(unique)
-    ]
+    if sharing is None:
+        return [sys.getrefcount(value) - 2 for value in unique]
+    counts = sharing.counts
+    return [sys.getrefcount(value) - 2 * counts[j] - 1 for j, value in enumerate(unique)]
 
 
 def _calibrate() -> int:
     holder = type("Holder", (), {})()
     holder.x = jax.numpy.zeros(())
     state, _ = jax.tree.flatten([Slot(holder, "x", "").get()])
-    unique, _, counts = _unique(state)
-    return _extra_refs(unique, counts)[0]
+    unique, sharing = _unique(state)
+    return _extra_refs(unique, sharing)[0]
 
 
 _BASE = _calibrate()
