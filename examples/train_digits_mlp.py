@@ -48,12 +48,17 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((predicted == y).mean())
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(
+    description: str, *, epochs: int = 30, eager_flag: bool = False
+) -> argparse.Namespace:
+    """The examples' shared options (`--eager` where an example offers both modes)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    if eager_flag:
+        parser.add_argument("--eager", action="store_true", help="run the step without axon.jit")
     return parser.parse_args()
 
 

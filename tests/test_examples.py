@@ -32,3 +32,15 @@ def test_train_digits_jit_compiles_once_and_learns(monkeypatch, capsys):
     assert accuracy >= 0.95
     out = capsys.readouterr().out
     assert "steps/s" in out and "(630 steps, 1 compilation)" in out
+
+
+def test_train_digits_cnn_jitted_and_eager(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # it reuses the eager example's helpers
+    example = _load("train_digits_cnn")
+    monkeypatch.setattr(sys, "argv", ["train_digits_cnn.py", "--epochs", "3"])
+    assert example.main() >= 0.9  # the full run (15 epochs) reaches 99%
+    assert "(63 steps, axon.jit, 1 compilation(s))" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["train_digits_cnn.py", "--epochs", "1", "--eager"])
+    assert example.main() >= 0.5
+    assert "(21 steps, eager)" in capsys.readouterr().out
+

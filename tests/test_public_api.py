@@ -42,6 +42,10 @@ NN_LAYERS = [
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear", "ReLU", "Sigmoid",
     "Tanh", "GELU", "SiLU", "Identity", "Mish", "Flatten", "Softmax", "LogSoftmax", "LeakyReLU",
     "ELU", "Dropout", "BatchNorm1d",
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Dropout2d", "AlphaDropout",
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
 ]  # fmt: skip
 NN_LOSSES = [
     "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss",
@@ -66,7 +70,11 @@ MODULE_METHODS = [
 SEED_CONSTRUCTORS = [
     ("Linear", "new"), ("Linear", "with_bias"), ("Linear", "from_weights"),
     ("LeakyReLU", "with_slope"), ("ELU", "with_alpha"), ("BatchNorm1d", "with_options"),
-    ("SmoothL1Loss", "with_beta"),
+    ("SmoothL1Loss", "with_beta"), ("MaxPool2d", "with_options"), ("AdaptiveAvgPool2d", "square"),
+    ("Conv1d", "with_options"), ("Conv2d", "new"), ("Conv2d", "with_options"),
+    ("ConvTranspose2d", "with_options"),
+    ("BatchNorm1d", "new"), ("BatchNorm2d", "new"), ("LayerNorm", "new"), ("GroupNorm", "new"),
+    ("GroupNorm", "with_options"), ("InstanceNorm2d", "new"), ("RMSNorm", "new"),
 ]  # fmt: skip
 SEQUENTIAL_METHODS = ["add", "add_named", "__getitem__", "__len__", "__iter__"]
 

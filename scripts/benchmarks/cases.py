@@ -122,6 +122,108 @@ def mlp_equinox(sd, sizes):
 MLP = Family(axon=mlp_axon, jax=mlp_jax, torch=mlp_torch, flax=mlp_flax, equinox=mlp_equinox)
 
 
+# ------------------------------------------------------------------------------------- CNN
+# conv(1->16, 3x3, pad 1) relu maxpool(2) conv(16->32, 3x3, pad 1) relu maxpool(2) flatten linear
+_CNN_CONVS = ((1, 16), (16, 32))
+
+
+def cnn_axon(classes):
+    from axon import nn
+
+    layers = []
+    for c_in, c_out in _CNN_CONVS:
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(32 * 7 * 7, classes))
+
+
+def _cnn_arrays(sd):
+    convs = [(sd[f"{i}.weight"], sd[f"{i}.bias"]) for i in (0, 3)]
+    return convs, (sd["7.weight"], sd["7.bias"])
+
+
+def cnn_jax(sd, classes):
+    convs, (w, b) = _cnn_arrays(sd)
+    params = {
+        "convs": [{"w": jnp.asarray(cw), "b": jnp.asarray(cb)} for cw, cb in convs],
+        "out": {"w": jnp.asarray(w.T), "b": jnp.asarray(b)},
+    }
+
+    def apply(params, x):
+        for conv in params["convs"]:
+            x = jax.lax.conv_general_dilated(
+                x, conv["w"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NCHW", "OIHW", "NCHW")
+            )
+            x = jax.nn.relu(x + conv["b"][:, None, None])
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        x = x.reshape(x.shape[0], -1)
+        return x @ params["out"]["w"] + params["out"]["b"]
+
+    return params, apply
+
+
+def cnn_torch(sd, classes):
+    import torch
+
+    layers = []
+    for c_in, c_out in _CNN_CONVS:
+        layers += [
+            torch.nn.Conv2d(c_in, c_out, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+        ]
+    model = torch.nn.Sequential(*layers, torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, classes))
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+    return model
+
+
+def cnn_flax(sd, classes):
+    from flax import nnx
+
+    convs, (w, b) = _cnn_arrays(sd)
+    rngs = nnx.Rngs(0)
+
+    class CNN(nnx.Module):  # nnx convolutions are NHWC with (kh, kw, in, out) kernels
+        def __init__(self):
+            self.convs = nnx.List()
+            for (cw, cb), (c_in, c_out) in zip(convs, _CNN_CONVS, strict=True):
+                conv = nnx.Conv(c_in, c_out, (3, 3), padding=1, rngs=rngs)
+                conv.kernel[...] = jnp.asarray(cw.transpose(2, 3, 1, 0))
+                conv.bias[...] = jnp.asarray(cb)
+                self.convs.append(conv)
+            self.out = nnx.Linear(32 * 7 * 7, classes, rngs=rngs)
+            self.out.kernel[...] = jnp.asarray(w.T)
+            self.out.bias[...] = jnp.asarray(b)
+
+        def __call__(self, x):
+            x = x.transpose(0, 2, 3, 1)
+            for conv in self.convs:
+                x = nnx.max_pool(nnx.relu(conv(x)), (2, 2), (2, 2))
+            x = x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)  # torch's (C, H, W) order
+            return self.out(x)
+
+    return CNN()
+
+
+def cnn_equinox(sd, classes):
+    import equinox as eqx
+
+    convs, (w, b) = _cnn_arrays(sd)
+    keys = jax.random.split(jax.random.key(0), 3)
+    layers = []
+    for (cw, cb), (c_in, c_out), key in zip(convs, _CNN_CONVS, keys, strict=False):
+        conv = eqx.nn.Conv2d(c_in, c_out, 3, padding=1, key=key)  # weight OIHW, bias (O, 1, 1)
+        conv = eqx.tree_at(
+            lambda m: (m.weight, m.bias), conv, (jnp.asarray(cw), jnp.asarray(cb)[:, None, None])
+        )
+        layers += [conv, eqx.nn.Lambda(jax.nn.relu), eqx.nn.MaxPool2d(2, 2)]
+    linear = eqx.nn.Linear(32 * 7 * 7, classes, key=keys[2])
+    linear = eqx.tree_at(lambda m: (m.weight, m.bias), linear, (jnp.asarray(w), jnp.asarray(b)))
+    return eqx.nn.Sequential([*layers, eqx.nn.Lambda(jnp.ravel), linear])
+
+
+CNN = Family(axon=cnn_axon, jax=cnn_jax, torch=cnn_torch, flax=cnn_flax, equinox=cnn_equinox)
+
+
 # ------------------------------------------------------------------------------------ table
 CASES: dict[str, Case] = {
     case.name: case
@@ -138,12 +240,12 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "cnn",
-            "small CNN on 1x28x28, batch 128",
+            "CNN conv16-pool-conv32-pool-linear on 1x28x28, batch 128",
             128,
             (1, 28, 28),
             10,
-            None,
-            skip="needs conv issue",
+            CNN,
+            {"classes": 10},
         ),
         Case(
             "transformer",

@@ -29,7 +29,8 @@ def as_array(data) -> jax.Array:
     if type(data).__module__.startswith("torch"):  # a torch tensor, without importing torch
         data = data.detach().cpu().numpy()
     if isinstance(data, np.ndarray):
-        data = np.array(data, copy=True)
+        # device_put (not jnp.asarray, which compiles a conversion per new shape and dtype)
+        return jax.device_put(np.array(data, copy=True))
     return jnp.asarray(data)
 
 

@@ -51,7 +51,8 @@ from axon.functional.math import (
     where,
 )
 
-from axon.functional.dropout import dropout
+from axon.functional.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
+from axon.functional.dropout import alpha_dropout, dropout, dropout2d
 from axon.functional.linear import linear
 from axon.functional.loss import (
     binary_cross_entropy,
@@ -64,7 +65,17 @@ from axon.functional.loss import (
     nll_loss,
     smooth_l1_loss,
 )
-from axon.functional.norm import batch_norm
+from axon.functional.norm import batch_norm, group_norm, instance_norm, layer_norm, rms_norm
+from axon.functional.pooling import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 
 # Variable's operators and methods dispatch to these op modules (they cannot import them
 # themselves: the ops import the tape, which imports Variable).

@@ -17,7 +17,8 @@ from axon.nn.activation import (
     Tanh,
 )
 from axon.nn.container import ModuleDict, ModuleList, Sequential
-from axon.nn.dropout import Dropout
+from axon.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from axon.nn.dropout import AlphaDropout, Dropout, Dropout2d
 from axon.nn.linear import Identity, Linear
 from axon.nn.loss import (
     BCELoss,
@@ -32,5 +33,23 @@ from axon.nn.loss import (
     SmoothL1Loss,
 )
 from axon.nn.module import Module
-from axon.nn.norm import BatchNorm1d, BatchNorm2d
+from axon.nn.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
 from axon.nn.parameter import Parameter
+from axon.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
