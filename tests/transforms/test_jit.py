@@ -490,3 +490,15 @@ def test_value_and_grad_inside_jit_traces_inline():
     outer(model)
     assert outer.num_compiles == 1
     assert loss_and_grads.compiled.num_compiles == 0  # no nested axon.jit of its own
+
+
+def test_a_second_optimizer_through_a_compiled_step_lists_its_state():
+    x, y = data()
+    fast = axon.jit(step)
+    a, opt_a = make(dropout=0.0)
+    fast(a, opt_a, x, y)
+    b, opt_b = make(dropout=0.0)  # same structure: the cached program runs, nothing is traced
+    fast(b, opt_b, x, y)
+    assert fast.num_compiles == 1
+    assert sorted(opt_b.state_dict()["state"]) == sorted(opt_a.state_dict()["state"])
+    assert len(opt_b.state_dict()["state"]) == len(b.parameters())

@@ -133,6 +133,7 @@ class CompiledFunction:
         self._grads_unread: dict[int, bool] = {}  # token -> incoming .grads are never read
         self._layouts: dict = {}  # (token, treedef, sharing pattern) -> what jax compiles on
         self._out_layouts: dict = {}  # that -> (treedef, sharing pattern) of the new state
+        self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
         self._current = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
@@ -187,6 +188,11 @@ class CompiledFunction:
             slots[i].set(value)
         for i, value in new_kept.items():
             slots[i].set(value)
+        # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
+        # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
+        for opt, stepped in zip(entry.optimizers, self._stepped[static], strict=True):
+            if any(stepped) and not all(opt._live):
+                opt._live = [a or b for a, b in zip(opt._live, stepped, strict=True)]
         return out
 
     def _split(self, args, kwargs):
@@ -249,6 +255,9 @@ class CompiledFunction:
             state[i] = value
         saved = [slot.get() for slot in slots]
         before = [set(m.__dict__) for m in entry.modules]
+        live_before = [opt._live for opt in entry.optimizers]
+        for opt in entry.optimizers:  # so the trace shows exactly which parameters step
+            opt._live = [False] * len(opt._live)
         for slot, value in zip(slots, state, strict=True):
             slot.set(value)
         outer_watch, variable.GRAD_WATCH = variable.GRAD_WATCH, variable.GradWatch()
@@ -274,6 +283,7 @@ class CompiledFunction:
             if read and withheld and any(saved[i] is not None for i in grads):
                 raise _Withheld  # the step reads gradients it was not given: trace again
             self._grads_unread[entry.static] = not read
+            self._stepped[static] = [list(opt._live) for opt in entry.optimizers]
             # The carried state comes back first, flat and in the order it went in, so that XLA
             # reuses each donated input buffer for its own new value (another order costs copies).
             new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
@@ -292,6 +302,8 @@ class CompiledFunction:
             return new_unique, new_kept, _detach(out)
         finally:
             variable.GRAD_WATCH = outer_watch
+            for opt, live in zip(entry.optimizers, live_before, strict=True):
+                opt._live = live
             for slot, value in zip(slots, saved, strict=True):
                 slot.set(value)
             for module, keys in zip(entry.modules, before, strict=True):
