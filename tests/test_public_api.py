@@ -46,6 +46,7 @@ NN_LAYERS = [
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Dropout2d", "AlphaDropout",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
+    "MultiHeadAttention", "CrossAttention", "DifferentialAttention", "Embedding",
 ]  # fmt: skip
 NN_LOSSES = [
     "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss",
@@ -75,6 +76,9 @@ SEED_CONSTRUCTORS = [
     ("ConvTranspose2d", "with_options"),
     ("BatchNorm1d", "new"), ("BatchNorm2d", "new"), ("LayerNorm", "new"), ("GroupNorm", "new"),
     ("GroupNorm", "with_options"), ("InstanceNorm2d", "new"), ("RMSNorm", "new"),
+    ("MultiHeadAttention", "new"), ("MultiHeadAttention", "with_options"),
+    ("CrossAttention", "with_options"), ("DifferentialAttention", "with_lambda"),
+    ("Embedding", "new"), ("Embedding", "with_options"), ("Embedding", "from_pretrained"),
 ]  # fmt: skip
 SEQUENTIAL_METHODS = ["add", "add_named", "__getitem__", "__len__", "__iter__"]
 

@@ -51,8 +51,10 @@ from axon.functional.math import (
     where,
 )
 
+from axon.functional.attention import scaled_dot_product_attention
 from axon.functional.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from axon.functional.dropout import alpha_dropout, dropout, dropout2d
+from axon.functional.embedding import embedding
 from axon.functional.linear import linear
 from axon.functional.loss import (
     binary_cross_entropy,

@@ -16,9 +16,11 @@ from axon.nn.activation import (
     Softmax,
     Tanh,
 )
+from axon.nn.attention import CrossAttention, DifferentialAttention, MultiHeadAttention
 from axon.nn.container import ModuleDict, ModuleList, Sequential
 from axon.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from axon.nn.dropout import AlphaDropout, Dropout, Dropout2d
+from axon.nn.embedding import Embedding
 from axon.nn.linear import Identity, Linear
 from axon.nn.loss import (
     BCELoss,
