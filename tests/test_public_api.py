@@ -47,6 +47,8 @@ NN_LAYERS = [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "MultiHeadAttention", "CrossAttention", "DifferentialAttention", "Embedding",
+    "ResidualBlock", "Expert", "MoERouter", "MoELayer", "SparseLinear", "GroupSparsity",
+    "LotteryTicket", "TernaryLinear",
 ]  # fmt: skip
 NN_LOSSES = [
     "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss",

@@ -35,6 +35,7 @@ from axon.nn.loss import (
     SmoothL1Loss,
 )
 from axon.nn.module import Module
+from axon.nn.moe import Expert, MoELayer, MoERouter
 from axon.nn.norm import (
     BatchNorm1d,
     BatchNorm2d,
@@ -55,3 +56,6 @@ from axon.nn.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from axon.nn.residual import ResidualBlock
+from axon.nn.sparse import GroupSparsity, LotteryTicket, SparseLinear
+from axon.nn.ternary import PackedTernaryWeights, TernaryLinear

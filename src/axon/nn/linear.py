@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from axon import _errors, _random
 from axon.autograd.variable import Variable
 from axon.functional.linear import linear
+from axon.nn import lora as _lora
 from axon.nn.module import Module
 from axon.nn.parameter import Parameter
 
@@ -124,10 +125,33 @@ class Linear(Module):
 
     def forward(self, input):  # noqa: A002
         check_input(self, input, last_dim=self.in_features)
+        if _lora.has_lora(self):
+            return _lora.forward(self, input)
         return linear(input, self.weight, self.bias)
 
+    # LoRA (axon.nn.lora): each returns the layer
+    def attach_lora(self, rank: int, alpha: float | None = None) -> Linear:
+        """Add trainable `lora_A` (rank, in) and `lora_B` (out, rank), y += (alpha/rank)·x AᵀBᵀ;
+        alpha defaults to rank. A is kaiming-uniform, B zeros (PEFT's init)."""
+        return _lora.attach(self, rank, alpha)
+
+    def merge_lora(self) -> Linear:
+        """Fold (alpha/rank)·B A into `weight` and remove the LoRA parameters."""
+        return _lora.merge(self)
+
+    def detach_lora(self) -> Linear:
+        """Remove the LoRA parameters without merging them."""
+        return _lora.detach(self)
+
+    def freeze_base(self) -> Linear:
+        """Stop gradients to `weight` and `bias` (for LoRA fine-tuning)."""
+        return _lora.freeze_base(self)
+
     def extra_repr(self) -> str:
-        return (
+        text = (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
         )
+        if _lora.has_lora(self):
+            text += f", lora_rank={self.lora_rank}, lora_alpha={self.lora_alpha}"
+        return text
