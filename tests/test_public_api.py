@@ -49,6 +49,7 @@ NN_LAYERS = [
     "MultiHeadAttention", "CrossAttention", "DifferentialAttention", "Embedding",
     "ResidualBlock", "Expert", "MoERouter", "MoELayer", "SparseLinear", "GroupSparsity",
     "LotteryTicket", "TernaryLinear",
+    "GCNConv", "GATConv", "FFT1d", "STFT",
 ]  # fmt: skip
 NN_LOSSES = [
     "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "SmoothL1Loss",
@@ -71,6 +72,8 @@ MODULE_METHODS = [
 
 # seed constructors that API.md's layer and loss tables name (class, classmethod)
 SEED_CONSTRUCTORS = [
+    ("GCNConv", "new"), ("GCNConv", "without_bias"), ("GATConv", "new"), ("FFT1d", "new"),
+    ("FFT1d", "with_normalization"), ("STFT", "new"), ("STFT", "with_normalization"),
     ("Linear", "new"), ("Linear", "with_bias"), ("Linear", "from_weights"),
     ("LeakyReLU", "with_slope"), ("ELU", "with_alpha"), ("BatchNorm1d", "with_options"),
     ("SmoothL1Loss", "with_beta"), ("MaxPool2d", "with_options"), ("AdaptiveAvgPool2d", "square"),

@@ -55,6 +55,7 @@ from axon.functional.attention import scaled_dot_product_attention
 from axon.functional.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from axon.functional.dropout import alpha_dropout, dropout, dropout2d
 from axon.functional.embedding import embedding
+from axon.functional.graph import gat_conv, gcn_conv
 from axon.functional.linear import linear
 from axon.functional.loss import (
     binary_cross_entropy,
@@ -78,6 +79,7 @@ from axon.functional.pooling import (
     max_pool1d,
     max_pool2d,
 )
+from axon.functional.spectral import fft1d, stft
 
 # Variable's operators and methods dispatch to these op modules (they cannot import them
 # themselves: the ops import the tape, which imports Variable).

@@ -21,6 +21,7 @@ from axon.nn.container import ModuleDict, ModuleList, Sequential
 from axon.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from axon.nn.dropout import AlphaDropout, Dropout, Dropout2d
 from axon.nn.embedding import Embedding
+from axon.nn.graph import GATConv, GCNConv
 from axon.nn.linear import Identity, Linear
 from axon.nn.loss import (
     BCELoss,
@@ -58,4 +59,5 @@ from axon.nn.pooling import (
 )
 from axon.nn.residual import ResidualBlock
 from axon.nn.sparse import GroupSparsity, LotteryTicket, SparseLinear
+from axon.nn.spectral import STFT, FFT1d
 from axon.nn.ternary import PackedTernaryWeights, TernaryLinear
