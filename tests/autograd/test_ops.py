@@ -639,3 +639,16 @@ def test_flatten_with_start_after_end_raises():
         ValueError, match=r"axon\.functional\.flatten: start_dim=2 comes after end_dim=1"
     ):
         x.flatten(2, 1)
+
+
+def test_abs_of_a_complex_value_is_differentiable_with_zero_gradient_at_zero():
+    import jax
+
+    from axon import functional as F
+
+    x = jnp.array([-2.0, 0.0, 3.0])
+    g = jax.grad(lambda x: F.abs(x * (1 + 1j)).sum())(x)  # |x (1 + i)| = sqrt(2) |x|
+    np.testing.assert_allclose(np.asarray(g), np.sqrt(2) * np.array([-1.0, 0.0, 1.0]), rtol=1e-6)
+    v = axon.Variable(x, requires_grad=True)
+    (v * (1 + 1j)).abs().sum().backward()
+    np.testing.assert_allclose(np.asarray(v.grad), np.asarray(g), rtol=1e-6)

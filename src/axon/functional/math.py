@@ -90,6 +90,10 @@ def _abs(x):
 @_abs.defjvp
 def _abs_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
+    if jnp.iscomplexobj(x):  # d|x| = Re(conj(x) dx) / |x|, and 0 at x = 0 (PyTorch's sgn rule)
+        r = jnp.abs(x)
+        safe = jnp.where(r == 0, 1, r)
+        return r, jnp.where(r == 0, 0, jnp.real(jnp.conj(x) * t) / safe).astype(r.dtype)
     return jnp.abs(x), jnp.sign(x) * t  # sign(0) = 0: PyTorch's subgradient at the kink
 
 
