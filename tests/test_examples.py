@@ -44,3 +44,11 @@ def test_train_digits_cnn_jitted_and_eager(monkeypatch, capsys):
     assert example.main() >= 0.5
     assert "(21 steps, eager)" in capsys.readouterr().out
 
+
+def test_train_sequence_lstm_learns_the_adding_problem(monkeypatch, capsys):
+    example = _load("train_sequence_lstm")
+    args = "--seq-len 8 --epochs 3 --batch-size 32 --train-size 2048 --hidden 32 --lr 0.02"
+    monkeypatch.setattr(sys, "argv", ["train_sequence_lstm.py", *args.split()])
+    mse = example.main()
+    assert mse < 0.3 * example.BASELINE_MSE  # predicting the mean scores BASELINE_MSE
+    assert "test MSE" in capsys.readouterr().out

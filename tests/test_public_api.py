@@ -47,6 +47,7 @@ NN_LAYERS = [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "MultiHeadAttention", "CrossAttention", "DifferentialAttention", "Embedding",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "ResidualBlock", "Expert", "MoERouter", "MoELayer", "SparseLinear", "GroupSparsity",
     "LotteryTicket", "TernaryLinear",
     "GCNConv", "GATConv", "FFT1d", "STFT",
@@ -74,6 +75,9 @@ MODULE_METHODS = [
 SEED_CONSTRUCTORS = [
     ("GCNConv", "new"), ("GCNConv", "without_bias"), ("GATConv", "new"), ("FFT1d", "new"),
     ("FFT1d", "with_normalization"), ("STFT", "new"), ("STFT", "with_normalization"),
+    ("RNN", "new"), ("RNN", "with_options"), ("LSTM", "new"), ("LSTM", "with_options"),
+    ("GRU", "new"), ("GRU", "with_options"), ("RNNCell", "new"), ("LSTMCell", "new"),
+    ("GRUCell", "new"),
     ("Linear", "new"), ("Linear", "with_bias"), ("Linear", "from_weights"),
     ("LeakyReLU", "with_slope"), ("ELU", "with_alpha"), ("BatchNorm1d", "with_options"),
     ("SmoothL1Loss", "with_beta"), ("MaxPool2d", "with_options"), ("AdaptiveAvgPool2d", "square"),

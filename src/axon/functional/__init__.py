@@ -79,6 +79,16 @@ from axon.functional.pooling import (
     max_pool1d,
     max_pool2d,
 )
+from axon.functional.rnn import (
+    gru,
+    gru_cell,
+    lstm,
+    lstm_cell,
+    rnn_relu,
+    rnn_relu_cell,
+    rnn_tanh,
+    rnn_tanh_cell,
+)
 from axon.functional.spectral import fft1d, stft
 
 # Variable's operators and methods dispatch to these op modules (they cannot import them

@@ -58,6 +58,7 @@ from axon.nn.pooling import (
     MaxPool2d,
 )
 from axon.nn.residual import ResidualBlock
+from axon.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from axon.nn.sparse import GroupSparsity, LotteryTicket, SparseLinear
 from axon.nn.spectral import STFT, FFT1d
 from axon.nn.ternary import PackedTernaryWeights, TernaryLinear
