@@ -45,6 +45,18 @@ def test_train_digits_cnn_jitted_and_eager(monkeypatch, capsys):
     assert "(21 steps, eager)" in capsys.readouterr().out
 
 
+def test_convert_and_finetune_matches_torch_and_resumes_exactly(monkeypatch, capsys, tmp_path):
+    example = _load("convert_and_finetune")
+    argv = ["convert_and_finetune.py", "--steps", "8", "--every", "2", "--workdir", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    result = example.main()
+    assert result["max_diff"] < 1e-5 and result["resumed_equal"]
+    out = capsys.readouterr().out
+    assert "PyTorch -> axon: 9 tensors" in out and "checkpoints on disk: [2, 4]" in out
+    assert "resumed from step 4: weights equal the uninterrupted run's: True" in out
+    assert (tmp_path / "finetuned.safetensors").exists()
+
+
 def test_train_sequence_lstm_learns_the_adding_problem(monkeypatch, capsys):
     example = _load("train_sequence_lstm")
     args = "--seq-len 8 --epochs 3 --batch-size 32 --train-size 2048 --hidden 32 --lr 0.02"
@@ -52,3 +64,15 @@ def test_train_sequence_lstm_learns_the_adding_problem(monkeypatch, capsys):
     mse = example.main()
     assert mse < 0.3 * example.BASELINE_MSE  # predicting the mean scores BASELINE_MSE
     assert "test MSE" in capsys.readouterr().out
+
+
+def test_train_char_transformer_loss_falls_and_samples(monkeypatch, capsys):
+    example = _load("train_char_transformer")
+    argv = ["train_char_transformer.py", "--steps", "30", "--d-model", "32", "--layers", "1",
+            "--block", "32", "--batch-size", "16", "--sample-len", "20"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    result = example.main()
+    assert result["last_loss"] < result["first_loss"] - 0.5  # from ~ln(45) = 3.8
+    assert len(result["sample"]) == 20
+    out = capsys.readouterr().out
+    assert "steps/s, 1 compilation(s))" in out and "--- sample" in out

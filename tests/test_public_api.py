@@ -47,6 +47,8 @@ NN_LAYERS = [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "MultiHeadAttention", "CrossAttention", "DifferentialAttention", "Embedding",
+    "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerDecoder", "Seq2SeqTransformer",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "ResidualBlock", "Expert", "MoERouter", "MoELayer", "SparseLinear", "GroupSparsity",
     "LotteryTicket", "TernaryLinear",

@@ -224,6 +224,218 @@ def cnn_equinox(sd, classes):
 CNN = Family(axon=cnn_axon, jax=cnn_jax, torch=cnn_torch, flax=cnn_flax, equinox=cnn_equinox)
 
 
+# ----------------------------------------------------------------------------- Transformer
+# a post-norm ReLU TransformerEncoder (dropout 0, batch first), mean-pooled over the sequence,
+# then Linear(d, classes). Peers are written by hand from Linear/LayerNorm and jnp attention.
+_TF = dict(d=256, heads=4, ff=512, layers=2)
+
+
+def transformer_axon(classes):
+    from axon import nn
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = nn.TransformerEncoderLayer(_TF["d"], _TF["heads"], _TF["ff"], dropout=0.0)
+            self.encoder = nn.TransformerEncoder(layer, _TF["layers"])
+            self.head = nn.Linear(_TF["d"], classes)
+
+        def forward(self, x):
+            return self.head(self.encoder(x).mean(1))  # (N, T, d) -> (N, d) -> (N, classes)
+
+    return Classifier()
+
+
+def _tf_arrays(sd):
+    """Per layer: the torch-layout arrays of `encoder.layers.{i}.*`, keyed by the suffix."""
+    layers = []
+    for i in range(_TF["layers"]):
+        prefix = f"encoder.layers.{i}."
+        layers.append({k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)})
+    return layers, (sd["head.weight"], sd["head.bias"])
+
+
+def _attention(q, k, v, heads):
+    """softmax(q kᵀ/√dh) v per head on (T, d) or (N, T, d) projections."""
+    *lead, t, d = q.shape
+
+    def split(x):  # (..., T, d) -> (..., H, T, dh)
+        return jnp.swapaxes(x.reshape(*lead, t, heads, d // heads), -2, -3)
+
+    q, k, v = split(q), split(k), split(v)
+    w = jax.nn.softmax(q @ jnp.swapaxes(k, -1, -2) / np.sqrt(d // heads), axis=-1)
+    return jnp.swapaxes(w @ v, -2, -3).reshape(*lead, t, d)  # (..., T, d)
+
+
+def _layer_norm(x, w, b, eps=1e-5):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + eps) * w + b
+
+
+def transformer_jax(sd, classes):
+    layers, (w, b) = _tf_arrays(sd)
+    names = ("in_proj_weight", "out_proj.weight", "linear1.weight", "linear2.weight")
+    params = {
+        "layers": [
+            {k: jnp.asarray(a.T if k.replace("self_attn.", "") in names else a)
+             for k, a in layer.items()}
+            for layer in layers
+        ],
+        "out": {"w": jnp.asarray(w.T), "b": jnp.asarray(b)},
+    }  # fmt: skip
+
+    def apply(params, x):
+        for p in params["layers"]:
+            qkv = x @ p["self_attn.in_proj_weight"] + p["self_attn.in_proj_bias"]
+            a = _attention(*jnp.split(qkv, 3, axis=-1), _TF["heads"])
+            a = a @ p["self_attn.out_proj.weight"] + p["self_attn.out_proj.bias"]
+            x = _layer_norm(x + a, p["norm1.weight"], p["norm1.bias"])
+            h = jax.nn.relu(x @ p["linear1.weight"] + p["linear1.bias"])
+            h = h @ p["linear2.weight"] + p["linear2.bias"]
+            x = _layer_norm(x + h, p["norm2.weight"], p["norm2.bias"])
+        return x.mean(1) @ params["out"]["w"] + params["out"]["b"]
+
+    return params, apply
+
+
+def transformer_torch(sd, classes):
+    import torch
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = torch.nn.TransformerEncoderLayer(
+                _TF["d"], _TF["heads"], _TF["ff"], dropout=0.0, batch_first=True
+            )
+            self.encoder = torch.nn.TransformerEncoder(
+                layer, _TF["layers"], enable_nested_tensor=False
+            )
+            self.head = torch.nn.Linear(_TF["d"], classes)
+
+        def forward(self, x):
+            return self.head(self.encoder(x).mean(1))
+
+    model = Classifier()
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()})
+    return model
+
+
+def transformer_flax(sd, classes):
+    from flax import nnx
+
+    layers, (w, b) = _tf_arrays(sd)
+    rngs = nnx.Rngs(0)
+    d, ff = _TF["d"], _TF["ff"]
+
+    def linear(n_in, n_out, weight, bias):
+        m = nnx.Linear(n_in, n_out, rngs=rngs)
+        m.kernel[...] = jnp.asarray(weight.T)  # nnx kernels are (in, out)
+        m.bias[...] = jnp.asarray(bias)
+        return m
+
+    def norm(weight, bias):
+        m = nnx.LayerNorm(d, epsilon=1e-5, rngs=rngs)
+        m.scale[...] = jnp.asarray(weight)
+        m.bias[...] = jnp.asarray(bias)
+        return m
+
+    class Layer(nnx.Module):
+        def __init__(self, p):
+            self.in_proj = linear(
+                d, 3 * d, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"]
+            )
+            self.out_proj = linear(
+                d, d, p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"]
+            )
+            self.linear1 = linear(d, ff, p["linear1.weight"], p["linear1.bias"])
+            self.linear2 = linear(ff, d, p["linear2.weight"], p["linear2.bias"])
+            self.norm1 = norm(p["norm1.weight"], p["norm1.bias"])
+            self.norm2 = norm(p["norm2.weight"], p["norm2.bias"])
+
+        def __call__(self, x):
+            a = _attention(*jnp.split(self.in_proj(x), 3, axis=-1), _TF["heads"])
+            x = self.norm1(x + self.out_proj(a))
+            return self.norm2(x + self.linear2(nnx.relu(self.linear1(x))))
+
+    class Classifier(nnx.Module):
+        def __init__(self):
+            self.layers = nnx.List([Layer(p) for p in layers])
+            self.head = linear(d, classes, w, b)
+
+        def __call__(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(x.mean(1))
+
+    return Classifier()
+
+
+def transformer_equinox(sd, classes):
+    import equinox as eqx
+
+    layers, (w, b) = _tf_arrays(sd)
+    keys = iter(jax.random.split(jax.random.key(0), 5 * len(layers)))
+    d, ff = _TF["d"], _TF["ff"]
+
+    def linear(n_in, n_out, weight, bias):  # weight (out, in), as torch
+        m = eqx.nn.Linear(n_in, n_out, key=next(keys))
+        return eqx.tree_at(
+            lambda m: (m.weight, m.bias), m, (jnp.asarray(weight), jnp.asarray(bias))
+        )
+
+    def norm(weight, bias):
+        m = eqx.nn.LayerNorm(d, eps=1e-5)
+        return eqx.tree_at(
+            lambda m: (m.weight, m.bias), m, (jnp.asarray(weight), jnp.asarray(bias))
+        )
+
+    class Layer(eqx.Module):  # on one sequence (T, d); Linear and LayerNorm act on one token
+        in_proj: eqx.nn.Linear
+        out_proj: eqx.nn.Linear
+        linear1: eqx.nn.Linear
+        linear2: eqx.nn.Linear
+        norm1: eqx.nn.LayerNorm
+        norm2: eqx.nn.LayerNorm
+
+        def __call__(self, x):
+            a = _attention(*jnp.split(jax.vmap(self.in_proj)(x), 3, axis=-1), _TF["heads"])
+            x = jax.vmap(self.norm1)(x + jax.vmap(self.out_proj)(a))
+            h = jax.vmap(self.linear2)(jax.nn.relu(jax.vmap(self.linear1)(x)))
+            return jax.vmap(self.norm2)(x + h)
+
+    class Classifier(eqx.Module):
+        layers: list
+        head: eqx.nn.Linear
+
+        def __call__(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(x.mean(0))
+
+    built = [
+        Layer(
+            linear(d, 3 * d, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"]),
+            linear(d, d, p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"]),
+            linear(d, ff, p["linear1.weight"], p["linear1.bias"]),
+            linear(ff, d, p["linear2.weight"], p["linear2.bias"]),
+            norm(p["norm1.weight"], p["norm1.bias"]),
+            norm(p["norm2.weight"], p["norm2.bias"]),
+        )
+        for p in layers
+    ]
+    return Classifier(built, linear(d, classes, w, b))
+
+
+TRANSFORMER = Family(
+    axon=transformer_axon,
+    jax=transformer_jax,
+    torch=transformer_torch,
+    flax=transformer_flax,
+    equinox=transformer_equinox,
+)
+
+
 # ------------------------------------------------------------------------------------ table
 CASES: dict[str, Case] = {
     case.name: case
@@ -249,12 +461,12 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "transformer",
-            "2-layer encoder, d=256, 4 heads, seq 128, batch 16",
+            "2-layer encoder, d=256, 4 heads, ff 512, seq 128, mean-pool, batch 16",
             16,
             (128, 256),
             10,
-            None,
-            skip="needs attention issue",
+            TRANSFORMER,
+            {"classes": 10},
         ),
     ]
 }

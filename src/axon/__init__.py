@@ -30,3 +30,9 @@ __all__ = [
     "set_rng_state",
     "value_and_grad",
 ]
+
+# saving and loading: axon.save / axon.load (safetensors), axon.checkpoint (orbax, imported lazily)
+from axon import checkpoint, serialize
+from axon.serialize import StateDict, load, save
+
+__all__ += ["StateDict", "checkpoint", "load", "save", "serialize"]

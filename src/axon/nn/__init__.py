@@ -62,3 +62,10 @@ from axon.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from axon.nn.sparse import GroupSparsity, LotteryTicket, SparseLinear
 from axon.nn.spectral import STFT, FFT1d
 from axon.nn.ternary import PackedTernaryWeights, TernaryLinear
+from axon.nn.transformer import (
+    Seq2SeqTransformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
