@@ -1,10 +1,11 @@
 """Convolutions: pure jax on arrays, one tape op on Variables.
 
 `conv1d`/`conv2d` are `jax.lax.conv_general_dilated` in PyTorch's layouts (inputs `(N, C, *)`,
-weights `(C_out, C_in/groups, *kernel)`). `conv_transpose1d`/`conv_transpose2d` are the gradient
-of a conv with respect to its input, written as a conv of the stride-dilated input with the
-flipped kernel, its in and out channels swapped within each group (weights
-`(C_in, C_out/groups, *kernel)`, as PyTorch's).
+weights `(C_out, C_in/groups, *kernel)`); on CPU, 1x1, depthwise and few-channel convs run as
+matmuls or shifted sums instead (`axon.functional._conv_impl`, measured in docs/performance.md).
+`conv_transpose1d`/`conv_transpose2d` are the gradient of a conv with respect to its input,
+written as a conv of the stride-dilated input with the flipped kernel, its in and out channels
+swapped within each group (weights `(C_in, C_out/groups, *kernel)`, as PyTorch's).
 
 The `*_geometry` helpers validate a call and canonicalise its hyper-parameters; the layers in
 `axon.nn.conv` call them first so that a bad input is reported with the layer's name.
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 
 from axon._errors import shape_str, value_error
 from axon.autograd.tape import op
+from axon.functional._conv_impl import conv_nd
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
@@ -235,15 +237,9 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, 
     if padding_mode != "zeros":  # as PyTorch: pad explicitly, then convolve without padding
         x = jnp.pad(x, ((0, 0), (0, 0), *pads), mode=_JNP_PAD_MODE[padding_mode])
         pads = ((0, 0),) * n
-    out = jax.lax.conv_general_dilated(
-        x,
-        weight,
-        window_strides=stride,
-        padding=pads,
-        rhs_dilation=dilation,
-        dimension_numbers=_dimension_numbers(n),
-        feature_group_count=groups,
-    )  # (N, C_out, *spatial_out)
+    # On CPU, 1x1, depthwise and few-channel convs run as matmuls / shifted sums (2-10x faster
+    # there, see docs/performance.md); everything else is lax.conv_general_dilated.
+    out = conv_nd(x, weight, stride, pads, dilation, groups)  # (N, C_out, *spatial_out)
     out = _add_bias(out, bias, n)
     return out[0] if unbatched else out
 
