@@ -652,3 +652,18 @@ def test_abs_of_a_complex_value_is_differentiable_with_zero_gradient_at_zero():
     v = axon.Variable(x, requires_grad=True)
     (v * (1 + 1j)).abs().sum().backward()
     np.testing.assert_allclose(np.asarray(v.grad), np.asarray(g), rtol=1e-6)
+
+
+def test_cat_and_stack_of_variables_are_one_op_with_gradients():
+    from axon import functional as F
+
+    a = axon.Variable(jnp.ones(2), requires_grad=True)
+    b = axon.Variable(jnp.full(3, 2.0), requires_grad=True)
+    out = F.cat([a, b])
+    assert isinstance(out, axon.Variable)
+    (out * jnp.arange(5.0)).sum().backward()
+    np.testing.assert_array_equal(np.asarray(a.grad), [0.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(b.grad), [2.0, 3.0, 4.0])
+    c = axon.Variable(jnp.ones(2), requires_grad=True)
+    (F.stack([c, c * 2], dim=1) * jnp.array([1.0, 10.0])).sum().backward()
+    np.testing.assert_array_equal(np.asarray(c.grad), [21.0, 21.0])

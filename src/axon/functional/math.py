@@ -251,13 +251,23 @@ def astype(x, dtype):
 
 
 @op(static=("dim",))
-def cat(tensors, dim=0):
+def _cat(*tensors, dim=0):
     return jnp.concatenate(tensors, axis=dim)
 
 
+def cat(tensors, dim=0):
+    """Concatenate a sequence of arrays or Variables along `dim` (one tape op for all)."""
+    return _cat(*tensors, dim=dim)
+
+
 @op(static=("dim",))
-def stack(tensors, dim=0):
+def _stack(*tensors, dim=0):
     return jnp.stack(tensors, axis=dim)
+
+
+def stack(tensors, dim=0):
+    """Stack a sequence of arrays or Variables along a new `dim` (one tape op for all)."""
+    return _stack(*tensors, dim=dim)
 
 
 @op
