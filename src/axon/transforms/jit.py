@@ -453,30 +453,35 @@ def _copy_held(unique: list, sharing: _Sharing | None) -> None:
     """In place: replace each array that something besides its slots holds (a state dict you
     kept, another model, a saved graph) by a copy, since donation deletes the buffer under
     every holder."""
+    base = _BASE_SHARED if sharing is not None else _BASE
     for j, refs in enumerate(_extra_refs(unique, sharing)):
-        if refs > _BASE and isinstance(unique[j], jax.Array):
+        if refs > base and isinstance(unique[j], jax.Array):
             unique[j] = unique[j].copy()
 
 
 def _extra_refs(unique: list, sharing: _Sharing | None) -> list[int]:
-    """References to each object beyond those of its slots: two per slot holding it (the slot's
-    container and the flat list `_unique` was given) and `unique` itself when it is a separate
-    list. An object held only by its slots shows `_BASE` (this function's own references)."""
+    """References to each object beyond those of its slots (two per slot holding it: the slot's
+    container and the flat list `_unique` was given). What is left is the same for every object
+    held only by its slots: `_BASE` or `_BASE_SHARED`, measured by `_calibrate` through this
+    very code, since the interpreter's own temporary references differ between the two paths."""
     if sharing is None:
         return [sys.getrefcount(value) - 2 for value in unique]
     counts = sharing.counts
-    return [sys.getrefcount(value) - 2 * counts[j] - 1 for j, value in enumerate(unique)]
+    return [sys.getrefcount(value) - 2 * counts[j] for j, value in enumerate(unique)]
 
 
-def _calibrate() -> int:
+def _calibrate(shared: bool) -> int:
+    """The count `_extra_refs` reports for an array held by nothing but its slots."""
     holder = type("Holder", (), {})()
     holder.x = jax.numpy.zeros(())
-    state, _ = jax.tree.flatten([Slot(holder, "x", "").get()])
+    holder.y = holder.x if shared else jax.numpy.ones(())
+    state, _ = jax.tree.flatten([Slot(holder, "x", "").get(), Slot(holder, "y", "").get()])
     unique, sharing = _unique(state)
+    assert (sharing is not None) == shared
     return _extra_refs(unique, sharing)[0]
 
 
-_BASE = _calibrate()
+_BASE, _BASE_SHARED = _calibrate(False), _calibrate(True)
 
 _SCALARS: dict = {}
 
