@@ -265,6 +265,45 @@ def test_a_parameter_that_skips_a_step_keeps_its_own_count():
     assert_close(v.data, eager_v.data, jnp.float32)
 
 
+def test_state_replaced_between_compiled_steps_is_picked_up():
+    """A steady-state call reuses what it knows about the arrays it wrote back last time; state
+    replaced in between (a parameter, or one Adam step count no longer shared) must be seen."""
+    model, opt = make(dropout=0.0)
+    eager, opt_eager = make(dropout=0.0)
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(2):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    for m, o in ((model, opt), (eager, opt_eager)):
+        m[0].weight.data = m[0].weight.data * 0.5
+        first = m.parameters()[0]
+        o.state[first]["step"] = o.state[first]["step"] + 0.0  # equal, no longer shared
+    for _ in range(3):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    assert_same_state(model, eager)
+    for p_fast, p_eager in zip(model.parameters(), eager.parameters(), strict=True):
+        assert float(opt.state[p_fast]["step"]) == float(opt_eager.state[p_eager]["step"]) == 5.0
+        assert_close(opt.state[p_fast]["exp_avg"], opt_eager.state[p_eager]["exp_avg"], jnp.float32)
+
+
+def test_positional_calls_with_new_argument_kinds():
+    """Positional calls are split by argument types; a number, a numpy array or a keyword in
+    the same position is a different split and must still work."""
+    model = nn.Linear(3, 2)
+    f = axon.jit(lambda m, x: m(x).sum())
+    x = jnp.ones((4, 3))
+    expected = float(model(x).sum())
+    assert float(f(model, x)) == pytest.approx(expected)
+    assert float(f(model, np.ones((4, 3), np.float32))) == pytest.approx(expected)
+    assert float(f(model, x=x)) == pytest.approx(expected)
+    assert float(f(model, [x][0])) == pytest.approx(expected)
+    g = axon.jit(lambda m, x, s: (m(x) * s).sum())
+    assert float(g(model, x, 2.0)) == pytest.approx(2 * expected)
+    assert float(g(model, x, 3)) == pytest.approx(3 * expected)
+
+
 def test_loaded_equal_step_counts_are_shared():
     model, opt = make(dropout=0.0)
     x, y = data()

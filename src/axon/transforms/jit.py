@@ -95,6 +95,8 @@ class _Entry:
         "treedef",
         "sharing",
         "layout",
+        "written",
+        "kept_values",
     )
 
     def __init__(self, slots, static, modules, objects, spec):
@@ -111,6 +113,11 @@ class _Entry:
         self.kept = [i for i, k in enumerate(kept) if k]
         # How the carried state was last flattened (set by the first call), and its layout id.
         self.treedef = self.sharing = self.layout = None
+        # (ids, sharing) of the flat state the last call wrote back: a next call that finds the
+        # very same arrays in the slots knows how they share without working it out again.
+        self.written: tuple | None = None
+        # (positions in `kept`, slot indices) of the kept slots read even when .grads are not.
+        self.kept_values = [(k, i) for k, i in enumerate(self.kept) if not self.is_grad[i]]
 
 
 class CompiledFunction:
@@ -132,8 +139,9 @@ class CompiledFunction:
         self._tokens: dict = {}
         self._grads_unread: dict[int, bool] = {}  # token -> incoming .grads are never read
         self._layouts: dict = {}  # (token, treedef, sharing pattern) -> what jax compiles on
-        self._out_layouts: dict = {}  # that -> (treedef, sharing pattern) of the new state
+        self._out_layouts: dict = {}  # that -> (treedef, _Sharing) of the new state
         self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
+        self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
         self._current = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
@@ -142,7 +150,7 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
-        leaves, spec, stateful = self._split(args, kwargs)
+        leaves, spec, stateful, dynamic = self._split(args, kwargs)
         key = (spec, tuple(map(id, stateful)), _structure.version)
         entry = self._entries.get(key)
         if entry is not None and entry.opt_checks and not checks_hold(entry.opt_checks):
@@ -157,7 +165,12 @@ class CompiledFunction:
         # share an array (say the step count of every parameter of an optimizer group) share
         # one input, and get one output back.
         state, treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
-        unique, sharing = _unique(state, entry.sharing)
+        written = entry.written
+        if written is not None and written[0] == list(map(id, state)):  # as the last call left it
+            sharing = written[1]
+            unique = state if sharing is None else [state[k] for k in sharing.firsts]
+        else:
+            unique, sharing = _unique(state, entry.sharing)
         if self.donate:
             _copy_held(unique, sharing)
         if entry.treedef is None or treedef != entry.treedef or sharing is not entry.sharing:
@@ -170,9 +183,12 @@ class CompiledFunction:
         # a trace has shown which kind of step this is, assume that kind; a trace that then
         # reads a withheld gradient is abandoned and redone with the gradients (`_Withheld`).
         unread = self._grads_unread.get(entry.static, True)
-        is_grad = entry.is_grad
-        kept = [None if unread and is_grad[i] else _device(slots[i].get()) for i in entry.kept]
-        dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
+        if unread:
+            kept = [None] * len(entry.kept)
+            for k, i in entry.kept_values:
+                kept[k] = _device(slots[i].get())
+        else:
+            kept = [_device(slots[i].get()) for i in entry.kept]
         self._current = (entry, leaves, unread)
         try:
             new_unique, new_kept, out = self._jitted(static, unique, kept, dynamic)
@@ -182,12 +198,15 @@ class CompiledFunction:
             return self(*args, **kwargs)
         finally:
             self._current = None
-        out_treedef, out_pattern = self._out_layouts[static]
-        new_state = new_unique if out_pattern is None else [new_unique[j] for j in out_pattern]
+        out_treedef, out_sharing = self._out_layouts[static]
+        new_state = (
+            new_unique if out_sharing is None else [new_unique[j] for j in out_sharing.pattern]
+        )
         for i, value in zip(entry.carried, out_treedef.unflatten(new_state), strict=True):
             slots[i].set(value)
         for i, value in new_kept.items():
             slots[i].set(value)
+        entry.written = (list(map(id, new_state)), out_sharing) if treedef == out_treedef else None
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
         for opt, stepped in zip(entry.optimizers, self._stepped[static], strict=True):
@@ -196,13 +215,20 @@ class CompiledFunction:
         return out
 
     def _split(self, args, kwargs):
-        """Leaves of the arguments, a hashable spec of their structure and static values, and
-        the stateful objects among them."""
+        """Leaves of the arguments, a hashable spec of their structure and static values, the
+        stateful objects among them and the dynamic leaves (arrays and Python numbers)."""
+        if not kwargs:  # the usual call: positional Modules, Optimizers and arrays
+            kinds = self._kinds.get(tuple(map(type, args)))
+            if kinds is not None:
+                spec, objects, arrays = kinds
+                return list(args), spec, [args[i] for i in objects], [args[i] for i in arrays]
         leaves, spec, stateful = [], [], []
         named = [(i, a, i in self.static_argnums) for i, a in enumerate(args)]
         named += [(k, v, k in self.static_argnames) for k, v in kwargs.items()]
+        plain = not kwargs  # every argument a stateful object or an array
         for name, value, static in named:
             if static:
+                plain = False
                 spec.append((name, "static", _hashable(value, name)))
                 continue
             if _is_stateful(value) or isinstance(value, jax.Array):  # the common cases, quickly
@@ -212,6 +238,7 @@ class CompiledFunction:
                 leaves.append(value)
                 spec.append((name, _LEAF, ("object" if stateful_leaf else "dynamic",)))
                 continue
+            plain = False
             sub, treedef = jax.tree_util.tree_flatten(value, is_leaf=_is_stateful)
             kinds = []
             for leaf in sub:
@@ -224,7 +251,13 @@ class CompiledFunction:
                     kinds.append(("static", _hashable(leaf, name)))
             leaves.extend(sub)
             spec.append((name, treedef, tuple(kinds)))
-        return leaves, tuple(spec), stateful
+        spec = tuple(spec)
+        if plain and len(self._kinds) < _CACHE_SIZE:
+            # The split depends only on the argument types here: remember it by them.
+            objects = tuple(i for i, row in enumerate(spec) if row[2] == ("object",))
+            arrays = tuple(i for i, row in enumerate(spec) if row[2] == ("dynamic",))
+            self._kinds[tuple(map(type, args))] = (spec, objects, arrays)
+        return leaves, spec, stateful, [leaf for leaf in leaves if _is_dynamic(leaf)]
 
     def _entry(self, spec, stateful) -> _Entry:
         slots, signature = collect(stateful)
@@ -288,8 +321,7 @@ class CompiledFunction:
             # reuses each donated input buffer for its own new value (another order costs copies).
             new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
             new_unique, out_sharing = _unique(new_state)
-            out_pattern = None if out_sharing is None else out_sharing.pattern
-            self._out_layouts[static] = (out_treedef, out_pattern)
+            self._out_layouts[static] = (out_treedef, out_sharing)
             new_kept = {}
             for i in entry.kept:
                 value = slots[i].get()
