@@ -265,6 +265,56 @@ def test_a_parameter_that_skips_a_step_keeps_its_own_count():
     assert_close(v.data, eager_v.data, jnp.float32)
 
 
+def test_small_gradients_come_back_packed_and_read_like_arrays():
+    """Small models get their new .grads back as one buffer per dtype (fewer results per call);
+    reading them, anywhere, gives the same arrays an eager step leaves."""
+    model, opt = make(dropout=0.0)
+    eager, opt_eager = make(dropout=0.0)
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(2):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    twin = copy.deepcopy(model)
+    inside = jax.jit(lambda: model[4].weight.grad * 1.0)()  # first read inside another trace
+    assert_close(inside, eager[4].weight.grad, jnp.float32)
+    for a, b, c in zip(model.parameters(), eager.parameters(), twin.parameters(), strict=True):
+        assert isinstance(a.grad, jax.Array) and a.grad.shape == a.shape
+        assert_close(a.grad, b.grad, jnp.float32)
+        assert_close(c.grad, b.grad, jnp.float32)
+    assert isinstance(model[4].weight.grad, jax.Array)  # concrete, not a leaked tracer
+
+
+def test_packed_gradients_of_several_dtypes_and_accumulation():
+    a = axon.Variable(jnp.arange(3.0), requires_grad=True)
+    b = axon.Variable(jnp.arange(4.0).astype(jnp.bfloat16), requires_grad=True)
+    c = axon.Variable(jnp.ones((2, 2)), requires_grad=True)
+
+    @axon.jit
+    def accumulate(a, b, c):  # no zero_grad: each call adds to the .grads the last one left
+        loss = (a * a).sum() + (b.astype(jnp.float32) * 3).sum() + (c * 2).sum()
+        loss.backward()
+
+    for calls in (1, 2, 3):
+        accumulate(a, b, c)
+        np.testing.assert_allclose(np.asarray(a.grad), calls * 2 * np.arange(3.0))
+        assert b.grad.dtype == jnp.bfloat16
+        np.testing.assert_allclose(np.asarray(b.grad, np.float32), np.full(4, 3.0 * calls))
+        np.testing.assert_allclose(np.asarray(c.grad), np.full((2, 2), 2.0 * calls))
+    big = axon.Variable(jnp.ones(40000), requires_grad=True)  # over the packing limit
+    small = axon.Variable(jnp.ones(3), requires_grad=True)
+
+    @axon.jit
+    def both(big, small):
+        big.grad = None
+        small.grad = None
+        ((big * 2).sum() + (small * 3).sum()).backward()
+
+    both(big, small)
+    np.testing.assert_array_equal(np.asarray(big.grad), np.full(40000, 2.0))
+    np.testing.assert_array_equal(np.asarray(small.grad), np.full(3, 3.0))
+
+
 def test_state_replaced_between_compiled_steps_is_picked_up():
     """A steady-state call reuses what it knows about the arrays it wrote back last time; state
     replaced in between (a parameter, or one Adam step count no longer shared) must be seen."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -83,7 +85,10 @@ class Variable:
         """The accumulated gradient (a jax array of `data`'s shape) or None."""
         if GRAD_WATCH is not None:
             GRAD_WATCH.read(self)
-        return self._grad
+        grad = self._grad
+        if type(grad) is PackedGrad:
+            grad = self._grad = grad.value()
+        return grad
 
     @grad.setter
     def grad(self, value) -> None:
@@ -436,6 +441,45 @@ def register_variable_pytree(cls) -> None:
 
 
 register_variable_pytree(Variable)
+
+
+class GradPack:
+    """The `.grad`s of several Variables in one flat buffer, as `axon.jit` returns them for small
+    models: each result of a compiled call costs the runtime microseconds, so one buffer is
+    cheaper than one array per parameter. The buffer is cut into arrays (one dispatch for all)
+    the first time any of them is read; until then each Variable holds a `PackedGrad`."""
+
+    __slots__ = ("buffer", "layout", "arrays")
+
+    def __init__(self, buffer: jax.Array, layout: tuple):
+        self.buffer, self.layout, self.arrays = buffer, layout, None  # layout: (start, size, shape)
+
+    def unpack(self) -> list[jax.Array]:
+        if self.arrays is None:
+            with jax.ensure_compile_time_eval():  # concrete arrays even when read inside a trace
+                self.arrays = _unpack(self.buffer, self.layout)
+            self.buffer = None
+        return self.arrays
+
+
+class PackedGrad:
+    """A Variable's `.grad` that is still a slice of a `GradPack` (see `Variable.grad`)."""
+
+    __slots__ = ("pack", "index")
+
+    def __init__(self, pack: GradPack, index: int):
+        self.pack, self.index = pack, index
+
+    def value(self) -> jax.Array:
+        return self.pack.unpack()[self.index]
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _unpack(buffer, layout):
+    return [
+        jax.lax.slice(buffer, (start,), (start + size,)).reshape(shape)
+        for start, size, shape in layout
+    ]
 
 
 class GradWatch:

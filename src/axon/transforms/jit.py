@@ -34,7 +34,7 @@ import numpy as np
 from axon import _structure
 from axon._errors import describe
 from axon.autograd import variable
-from axon.autograd.variable import Variable
+from axon.autograd.variable import GradPack, PackedGrad, Variable
 from axon.nn.module import Module
 from axon.transforms.state import (
     ItemSlot,
@@ -47,6 +47,9 @@ from axon.transforms.state import (
 
 _Tracer = jax.core.Tracer
 _CACHE_SIZE = 64
+# New .grads of one dtype come back as one flat buffer when they hold at most this many elements
+# in all: per result the CPU runtime spends more than copying a few thousand numbers costs.
+_PACK_LIMIT = 16384
 
 
 _STATEFUL: tuple[type, ...] = ()
@@ -140,6 +143,7 @@ class CompiledFunction:
         self._grads_unread: dict[int, bool] = {}  # token -> incoming .grads are never read
         self._layouts: dict = {}  # (token, treedef, sharing pattern) -> what jax compiles on
         self._out_layouts: dict = {}  # that -> (treedef, _Sharing) of the new state
+        self._packs: dict = {}  # that -> per packed buffer, (its .grad slots, GradPack layout)
         self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
         self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
         self._current = None
@@ -188,10 +192,10 @@ class CompiledFunction:
             for k, i in entry.kept_values:
                 kept[k] = _device(slots[i].get())
         else:
-            kept = [_device(slots[i].get()) for i in entry.kept]
+            kept = [_device(_unpacked(slots[i].get())) for i in entry.kept]
         self._current = (entry, leaves, unread)
         try:
-            new_unique, new_kept, out = self._jitted(static, unique, kept, dynamic)
+            new_unique, new_kept, packs, out = self._jitted(static, unique, kept, dynamic)
         except _Withheld:
             self._grads_unread[entry.static] = False
             self._current = None
@@ -206,6 +210,10 @@ class CompiledFunction:
             slots[i].set(value)
         for i, value in new_kept.items():
             slots[i].set(value)
+        for buffer, (indices, layout) in zip(packs, self._packs[static], strict=True):
+            pack = GradPack(buffer, layout)
+            for k, i in enumerate(indices):
+                slots[i].set(PackedGrad(pack, k))
         entry.written = (list(map(id, new_state)), out_sharing) if treedef == out_treedef else None
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
@@ -330,8 +338,9 @@ class CompiledFunction:
                         new_kept[i] = value
                 elif value is not state[i]:  # e.g. an unchanged lr keeps its Python value
                     new_kept[i] = value
+            packs, self._packs[static] = _pack_grads(new_kept, entry.is_grad)
             self.num_compiles += 1
-            return new_unique, new_kept, _detach(out)
+            return new_unique, new_kept, packs, _detach(out)
         finally:
             variable.GRAD_WATCH = outer_watch
             for opt, live in zip(entry.optimizers, live_before, strict=True):
@@ -428,6 +437,32 @@ def jit(
 
 
 # ---------------------------------------------------------------------- helpers
+def _pack_grads(new_kept: dict, is_grad: list) -> tuple[list, list]:
+    """Move small new .grads out of `new_kept` (in place) into one flat buffer per dtype:
+    `(buffers, [(slot indices, GradPack layout)])`."""
+    by_dtype: dict = {}
+    for i, value in new_kept.items():
+        if is_grad[i] and isinstance(value, jax.Array):
+            by_dtype.setdefault(value.dtype, []).append(i)
+    buffers, layouts = [], []
+    for indices in by_dtype.values():
+        sizes = [new_kept[i].size for i in indices]
+        if len(indices) < 2 or sum(sizes) > _PACK_LIMIT:
+            continue
+        layout, start = [], 0
+        for i, size in zip(indices, sizes, strict=True):
+            layout.append((start, size, new_kept[i].shape))
+            start += size
+        buffers.append(jax.numpy.concatenate([new_kept.pop(i).ravel() for i in indices]))
+        layouts.append((tuple(indices), tuple(layout)))
+    return buffers, layouts
+
+
+def _unpacked(value):
+    """A kept slot's value, with a `.grad` still packed by an earlier call cut out."""
+    return value.value() if type(value) is PackedGrad else value
+
+
 def _detach(out):
     """Variables in the result become plain (no-grad) Variables; jit returns their data."""
     return jax.tree.map(
