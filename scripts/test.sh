@@ -10,4 +10,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/_venv.sh"
 cd "$ROOT"
 ensure_venv .stamp-test -e ".[test]"
+# the ONNX converter without its pins (see the onnx extra in pyproject.toml)
+ensure_venv .stamp-onnx --no-deps "jax2onnx==0.17.1"
 exec "$ROOT/.venv/bin/python" -m pytest -q -n auto src/axon tests --doctest-modules "$@"

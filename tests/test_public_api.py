@@ -59,6 +59,7 @@ NN_LOSSES = [
     "NLLLoss", "KLDivLoss", "HuberLoss", "Reduction",
 ]  # fmt: skip
 OPTIM = ["SGD", "Adam", "Optimizer"]
+ONNX = ["export", "ExportError"]  # axon.onnx.export(model, example_input, path)
 # PyTorch's torch.nn.init, which API.md's "follow PyTorch" rule brings in.
 NN_INIT = [
     "calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
@@ -162,6 +163,11 @@ def test_optim(name):
     assert inspect.isclass(_get("axon.optim", name))
 
 
+@pytest.mark.parametrize("name", ONNX)
+def test_onnx(name):
+    assert callable(_get("axon.onnx", name))
+
+
 @pytest.mark.parametrize("name", NN_INIT)
 def test_nn_init(name):
     assert callable(_get("axon.nn.init", name))
@@ -203,7 +209,10 @@ def test_subpackages_reachable_as_attributes_after_import_axon():
     import subprocess
     import sys
 
-    code = "import axon; axon.nn.Linear; axon.nn.init.zeros_; axon.optim.SGD; axon.functional.relu"
+    code = (
+        "import axon; axon.nn.Linear; axon.nn.init.zeros_; axon.optim.SGD; axon.functional.relu; "
+        "axon.onnx.export"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )

@@ -31,8 +31,9 @@ __all__ = [
     "value_and_grad",
 ]
 
-# saving and loading: axon.save / axon.load (safetensors), axon.checkpoint (orbax, imported lazily)
-from axon import checkpoint, serialize
+# saving and loading: axon.save / axon.load (safetensors), axon.checkpoint (orbax, imported lazily),
+# axon.onnx (jax2onnx, imported on the first export)
+from axon import checkpoint, onnx, serialize
 from axon.serialize import StateDict, load, save
 
-__all__ += ["StateDict", "checkpoint", "load", "save", "serialize"]
+__all__ += ["StateDict", "checkpoint", "load", "onnx", "save", "serialize"]

@@ -41,6 +41,7 @@ CASES = [
     case("max2d_ceil_drops_last", "MaxPool2d", (2, 2, 5, 5), k=2, s=2, p=1, ceil=True),
     case("max2d_no_batch_idx", "MaxPool2d", (3, 9, 9), k=3, s=2, p=1, idx=True),
     case("max2d_ties_idx", "MaxPool2d", (2, 2, 6, 6), tied=True, k=3, s=1, p=1, idx=True),
+    case("max2d_ties", "MaxPool2d", (2, 2, 6, 6), tied=True, k=3, s=1, p=1),
     case("max2d_ceil_dil_idx", "MaxPool2d", (1, 2, 10, 9), k=2, s=3, d=2, ceil=True, idx=True),
     case("avg1d_pad_exclude", "AvgPool1d", (2, 3, 10), k=3, s=2, p=1, incl=False),
     case("avg1d_ceil_include", "AvgPool1d", (2, 3, 10), k=3, s=2, p=1, ceil=True),
@@ -150,10 +151,15 @@ def test_functional_return_indices_and_max_pool_nan():
         tout, tidx = getattr(torch.nn.functional, fn)(torch.tensor(x), *args)
         assert_close(out, tout, equal_nan=True)
         assert_close(idx, tidx)  # the last NaN of a window, as torch's scan picks
+    out = jax.jit(lambda x: F.max_pool1d(x, 3, 3))(jnp.asarray(x))  # values only: reduce_window
+    assert_close(out, torch.nn.functional.max_pool1d(torch.tensor(x), 3, 3), equal_nan=True)
 
 
-# one row per tape op (max pool with indices, average pool, both adaptive pools on uneven bins)
-TAPE_IDS = {"max2d_ties_idx", "avg2d_divisor_override", "aavg2d_uneven", "amax2d_uneven_idx"}
+# one row per tape op (max pool with and without indices, average pool, both adaptive pools on
+# uneven bins)
+TAPE_IDS = {
+    "max2d_ties_idx", "max2d_ties", "avg2d_divisor_override", "aavg2d_uneven", "amax2d_uneven_idx",
+}  # fmt: skip
 TAPE_CASES = [c for c in CASES if c[0] in TAPE_IDS]
 
 

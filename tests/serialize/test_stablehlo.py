@@ -9,37 +9,11 @@ import textwrap
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from export_models import MODELS, mlp
 
 import axon
 from axon import nn
 from axon.serialize import export_stablehlo, load_stablehlo
-
-
-def mlp():
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
-
-
-def cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1),
-        nn.BatchNorm2d(4),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(4 * 4 * 4, 3),
-    )
-
-
-def encoder():
-    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1, batch_first=True)
-    return nn.TransformerEncoder(layer, 2)
-
-
-MODELS = {
-    "mlp": (mlp, (2, 8)),
-    "cnn": (cnn, (2, 1, 8, 8)),
-    "transformer_encoder": (encoder, (2, 5, 16)),
-}
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -26,13 +26,15 @@ def _indices(input, num: int):  # noqa: A002
 def _embedding(input, weight, padding_idx, scale_grad_by_freq):  # noqa: A002
     num = weight.shape[0]
     idx = _indices(input, num)
-    out = jnp.take(weight, idx, axis=0, mode="fill", fill_value=jnp.nan)  # (*, D)
+    # weight[idx] (*, D), NaN rows for bad indices; `.at[].get`, not jnp.take, which jax2onnx
+    # (axon.onnx.export) replaces with a version that takes no fill_value
+    out = weight.at[idx].get(mode="fill", fill_value=jnp.nan)
     if padding_idx is None and not scale_grad_by_freq:
         return out
     factor = jnp.ones(idx.shape, weight.dtype)  # how much gradient each lookup passes back
     if scale_grad_by_freq:
         counts = jnp.zeros(num, weight.dtype).at[idx].add(1, mode="drop")
-        factor = 1 / jnp.take(counts, idx, mode="fill", fill_value=1)
+        factor = 1 / counts.at[idx].get(mode="fill", fill_value=1)
     if padding_idx is not None:
         factor = jnp.where(idx == padding_idx, jnp.zeros((), weight.dtype), factor)
     fixed = jax.lax.stop_gradient(out)

@@ -1,8 +1,10 @@
 """Pooling over the last 1 or 2 dims: pure jax on arrays, tape ops on Variables.
 
-Max pools find each window's arg-max first (a non-differentiable op giving PyTorch's flat indices
-into each input plane) and then gather the values at those indices, so the gradient goes to one
-element per window exactly as in PyTorch: the first maximum in the window (the last NaN, if any).
+Max pools take each window's maximum with `reduce_window` (`lax.max`, which exports to ONNX
+`MaxPool`) under a custom JVP that sends the gradient to one element per window exactly as in
+PyTorch: the first maximum in the window (the last NaN, if any), found by a non-differentiable
+arg-max op that gives PyTorch's flat indices into each input plane. `return_indices=True`
+gathers the values at those indices instead.
 Average pools sum with `jax.lax.reduce_window` and divide by PyTorch's divisor, computed from the
 static shapes. Adaptive pools use `reduce_window` when the bins tile the input evenly and gather
 each bin's elements (PyTorch's boundaries `floor(i·L/out)` to `ceil((i+1)·L/out)`) otherwise.
@@ -10,8 +12,10 @@ each bin's elements (PyTorch's boundaries `floor(i·L/out)` to `ceil((i+1)·L/ou
 
 from __future__ import annotations
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -151,15 +155,44 @@ def _max_pool_indices(input, kernel, stride, padding, dilation, out):  # noqa: A
     return index
 
 
-@op(static=("n",))
-def _gather_plane(input, indices, n):  # noqa: A002
+def _take_plane(input, indices, n: int, fill):  # noqa: A002
     """input[..., indices] within each plane of the last n dims: (*, *S_in), (*, *S_out)."""
     lead = input.shape[:-n]
     flat = input.reshape(lead + (-1,))  # (*, prod(S_in))
     picked = jnp.take_along_axis(
-        flat, indices.reshape(lead + (-1,)), axis=-1, mode="fill", fill_value=_lowest(input.dtype)
+        flat, indices.reshape(lead + (-1,)), axis=-1, mode="fill", fill_value=fill
     )  # (*, prod(S_out))
     return picked.reshape(indices.shape)
+
+
+@op(static=("n",))
+def _gather_plane(input, indices, n):  # noqa: A002
+    return _take_plane(input, indices, n, _lowest(input.dtype))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5))
+def _max_pool_values(input, kernel, stride, padding, dilation, out):  # noqa: A002
+    # one leading dim: ONNX MaxPool (what this exports to) pools over at most 3 dims
+    planes = input.reshape((-1,) + input.shape[-len(kernel) :])  # (N·C, *S_in)
+    init = jnp.asarray(_lowest(input.dtype), input.dtype)
+    pooled = lax.reduce_window(
+        planes, init, lax.max, **_window(planes, kernel, stride, padding, dilation, out)
+    )  # (N·C, *S_out)
+    return pooled.reshape(input.shape[: -len(kernel)] + pooled.shape[1:])
+
+
+@_max_pool_values.defjvp
+def _max_pool_values_jvp(kernel, stride, padding, dilation, out, primals, tangents):
+    """The tangent of the first maximum of each window (PyTorch's gradient), not XLA's choice."""
+    (input,), (tangent,) = primals, tangents  # noqa: A001
+    indices = _max_pool_indices.raw(input, kernel, stride, padding, dilation, out)
+    n = len(kernel)  # the values at the indices: one window pass when differentiating, not two
+    return _take_plane(input, indices, n, _lowest(input.dtype)), _take_plane(tangent, indices, n, 0)
+
+
+@op(static=("kernel", "stride", "padding", "dilation", "out"))
+def _max_pool(input, kernel, stride, padding, dilation, out):  # noqa: A002
+    return _max_pool_values(input, kernel, stride, padding, dilation, out)
 
 
 def max_pool_nd(
@@ -178,9 +211,10 @@ def max_pool_nd(
     kernel, stride, padding, dilation = pool_args(where, n, kernel_size, stride, padding, dilation)
     _check_rank(where, input, n)
     out = _out_shape(where, input, kernel, stride, padding, dilation, bool(ceil_mode))
+    if not return_indices:
+        return _max_pool(input, kernel, stride, padding, dilation, out)
     indices = _max_pool_indices(input, kernel, stride, padding, dilation, out)
-    values = _gather_plane(input, indices, n)
-    return (values, indices) if return_indices else values
+    return _gather_plane(input, indices, n), indices
 
 
 def max_pool1d(

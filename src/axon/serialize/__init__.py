@@ -5,7 +5,8 @@
 
 Training checkpoints (model, optimizer, scheduler, RNG stream) live in `axon.checkpoint`.
 `export_stablehlo(model, x, path=...)` writes the forward pass as a self-contained StableHLO
-program (`jax.export`) that serves without Python model code.
+program (`jax.export`) that serves without Python model code; `axon.onnx.export(model, x, path)`
+writes it as an ONNX file for onnxruntime.
 """
 
 from axon.serialize._stablehlo import export_stablehlo, load_stablehlo

@@ -108,20 +108,27 @@ def check_metadata(metadata: Mapping[str, str] | None, where: str) -> dict[str, 
 
 
 # ----------------------------------------------------------------------------- files
+def check_destination(path: PathLike, where: str) -> Path:
+    """`path` as a Path, after checking that a file can be written there (its directory exists
+    and it is not a directory itself); for writers to fail before any expensive work."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{where}: '{path}' is a directory; give a file name.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"{where}: the directory '{path.parent}' does not exist; create it first."
+        )
+    return path
+
+
 def atomic_write(path: PathLike, write: Callable[[str], None], where: str) -> None:
     """Run `write(temporary_path)`, fsync, and rename the result over `path`.
 
     The temporary file lives next to `path` (a rename is atomic only within one file system) and
     is removed if anything fails, so `path` is either its old self or the complete new file.
     """
-    path = Path(path)
+    path = check_destination(path, where)
     directory = path.parent
-    if path.is_dir():
-        raise IsADirectoryError(f"{where}: '{path}' is a directory; give a file name.")
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"{where}: the directory '{directory}' does not exist; create it first."
-        )
     tmp = directory / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     # created here (not by mkstemp) so the final file gets the usual umask permissions
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

@@ -9,13 +9,15 @@ jax.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
 
 from axon._errors import type_error, value_error
+from axon.autograd import no_grad
 from axon.autograd.variable import Variable, as_array
 from axon.nn.module import Module
 from axon.serialize._io import atomic_write
@@ -25,6 +27,25 @@ __all__ = ["export_stablehlo", "load_stablehlo"]
 
 def _array(out):
     return out.data if isinstance(out, Variable) else out
+
+
+@contextlib.contextmanager
+def eval_forward(model: Module) -> Iterator[Callable]:
+    """`model`'s eval-mode forward as a pure function of arrays, for tracing: Variables in its
+    output are unwrapped, nothing is recorded on the tape, and the model's mode is restored on
+    exit. Parameters and buffers enter the trace as constants (an export's weights)."""
+    was_training = model.training
+    model.eval()
+
+    def forward(*xs):
+        with no_grad():
+            out = model(*xs)
+        return jax.tree.map(_array, out, is_leaf=lambda v: isinstance(v, Variable))
+
+    try:
+        yield forward
+    finally:
+        model.train(was_training)
 
 
 def export_stablehlo(
@@ -67,13 +88,7 @@ def export_stablehlo(
     if not isinstance(model, Module):
         raise type_error(where, f"expected an axon.nn.Module, got {type(model).__name__}.")
     inputs = [as_array(x) for x in example_inputs]
-    was_training = model.training
-    model.eval()
-    try:
-
-        def forward(*xs):
-            return jax.tree.map(_array, model(*xs), is_leaf=lambda v: isinstance(v, Variable))
-
+    with eval_forward(model) as forward:
         try:
             exported = jax.export.export(jax.jit(forward), platforms=platforms)(*inputs)
         except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
@@ -82,8 +97,6 @@ def export_stablehlo(
                 f"the forward pass of {type(model).__name__} could not be traced for export: "
                 f"{str(err).splitlines()[0]}",
             ) from err
-    finally:
-        model.train(was_training)
     if path is not None:
         data = exported.serialize()
         atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), where)
