@@ -792,3 +792,20 @@ def test_del_attribute_unregisters_like_torch():
     assert list(model.heads.named_children()) == ["0", "1", "2"]
     with pytest.raises(AttributeError):
         del model.missing
+
+
+def test_assigning_a_child_of_a_container_replaces_or_appends_it_as_in_torch():
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    setattr(model, "1", nn.Tanh())
+    setattr(ref, "1", torch.nn.Tanh())
+    model.extra = nn.Sigmoid()
+    ref.extra = torch.nn.Sigmoid()
+    assert [type(m).__name__ for m in model] == [type(m).__name__ for m in ref]
+    assert list(model.named_children()) == [name for name, _ in ref.named_children()]
+    model.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).normal(size=(3, 6)).astype(np.float32)
+    out = np.asarray(model(jnp.asarray(x)))
+    np.testing.assert_allclose(out, ref(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="Sequential.*expected a Module.*got int"):
+        setattr(model, "0", 3)

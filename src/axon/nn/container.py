@@ -25,6 +25,15 @@ class _Container(Module):
         super().__init__()
         object.__setattr__(self, "_modules", {})
 
+    def __setattr__(self, name: str, value) -> None:
+        # As in PyTorch, a Module assigned as an attribute is a child: `setattr(seq, "1", m)`
+        # replaces child "1" (which the forward then runs), `seq.extra = m` appends one.
+        modules = self.__dict__.get("_modules")
+        if modules is not None and (name in modules or isinstance(value, Module)):
+            self._put(name, value)
+        else:
+            super().__setattr__(name, value)
+
     def _put(self, name: str, module) -> None:
         module = _as_module(self, module)
         if "." in name or name == "":
