@@ -68,3 +68,15 @@ def test_smoke_flax_equinox():
     run = _load_run()
     results = run.main(["--smoke", "--cases", "all", "--contenders", "flax,equinox"])
     _check(results, {"jax", "flax", "equinox"})
+
+
+def test_smoke_scan_compile():
+    """`scan_compile.py --smoke` runs both step forms, unrolled and scanned, and they agree."""
+    path = RUN.parent / "scan_compile.py"
+    spec = importlib.util.spec_from_file_location("axon_benchmarks_scan_compile", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--smoke"])
+    assert set(results) == {("axon-jit", 2), ("jax", 2)}
+    for r in results.values():
+        assert r[False]["first"] > 0 and r[True]["first"] > 0
