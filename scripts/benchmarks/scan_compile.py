@@ -92,7 +92,8 @@ def _record(on: bool) -> None:
 def measure(args, x, num_layers: int, scan: bool, make_step) -> tuple[dict, list[float], float]:
     """({first, trace, xla} s, steady-state ms per step, first loss) of one fresh build."""
     model = build(args, num_layers, scan)
-    jax.clear_caches()
+    if not args.smoke:  # a smoke run (in the test suite) keeps the process's caches
+        jax.clear_caches()
     step = make_step(model, x)
     _record(True)
     start = time.perf_counter()
@@ -127,7 +128,11 @@ def main(argv=None) -> dict:
         args.depths, args.rounds, args.steps = "2", 1, 1
         args.d_model, args.nhead, args.ff, args.batch, args.seq = 16, 2, 32, 2, 5
 
-    jax.config.update("jax_default_matmul_precision", "highest")
+    with jax.default_matmul_precision("highest"):  # scoped: main() also runs inside pytest
+        return _run(args, parser)
+
+
+def _run(args, parser) -> dict:
     depths = [int(d) for d in args.depths.split(",")]
     modes = args.modes.split(",")
     makers = {"axon-jit": axon_jit_step, "jax": jax_step}
