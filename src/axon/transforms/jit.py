@@ -544,7 +544,8 @@ def _calibrate(shared: bool) -> int:
     holder.y = holder.x if shared else jax.numpy.ones(())
     state, _ = jax.tree.flatten([Slot(holder, "x", "").get(), Slot(holder, "y", "").get()])
     unique, sharing = _unique(state)
-    assert (sharing is not None) == shared
+    if (sharing is not None) != shared:
+        raise RuntimeError("axon.jit: reference-count calibration took the wrong path")
     return _extra_refs(unique, sharing)[0]
 
 
