@@ -123,15 +123,8 @@ def export(
         raise value_error(_WHERE, "dynamic_batch=True needs inputs with a first (batch) dim.")
     path = check_destination(path, _WHERE)  # before the conversion, which takes seconds
     onnx, convert = _converter(opset, any(x.dtype == np.float64 for x in inputs), check)
-    with eval_forward(model) as forward:
-        try:
-            outputs = jax.eval_shape(forward, *inputs)  # a layer that rejects the input says so
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
-            raise value_error(
-                _WHERE,
-                f"the forward pass of {type(model).__name__} could not be traced for export: "
-                f"{str(err).splitlines()[0]}",
-            ) from err
+    with eval_forward(model, _WHERE) as forward:
+        outputs = jax.eval_shape(forward, *inputs)  # a layer that rejects the input says so
         specs = [_spec(x, dynamic_batch) for x in inputs]
         try:
             proto = convert(

@@ -30,16 +30,24 @@ def _array(out):
 
 
 @contextlib.contextmanager
-def eval_forward(model: Module) -> Iterator[Callable]:
+def eval_forward(model: Module, where: str) -> Iterator[Callable]:
     """`model`'s eval-mode forward as a pure function of arrays, for tracing: Variables in its
     output are unwrapped, nothing is recorded on the tape, and the model's mode is restored on
-    exit. Parameters and buffers enter the trace as constants (an export's weights)."""
+    exit. Parameters and buffers enter the trace as constants (an export's weights). A forward
+    that branches in Python on a traced value raises a ValueError from `where`."""
     was_training = model.training
     model.eval()
 
     def forward(*xs):
-        with no_grad():
-            out = model(*xs)
+        try:
+            with no_grad():
+                out = model(*xs)
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
+            raise value_error(
+                where,
+                f"the forward pass of {type(model).__name__} could not be traced for export: "
+                f"{str(err).splitlines()[0]}",
+            ) from err
         return jax.tree.map(_array, out, is_leaf=lambda v: isinstance(v, Variable))
 
     try:
@@ -88,15 +96,8 @@ def export_stablehlo(
     if not isinstance(model, Module):
         raise type_error(where, f"expected an axon.nn.Module, got {type(model).__name__}.")
     inputs = [as_array(x) for x in example_inputs]
-    with eval_forward(model) as forward:
-        try:
-            exported = jax.export.export(jax.jit(forward), platforms=platforms)(*inputs)
-        except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as err:
-            raise value_error(
-                where,
-                f"the forward pass of {type(model).__name__} could not be traced for export: "
-                f"{str(err).splitlines()[0]}",
-            ) from err
+    with eval_forward(model, where) as forward:
+        exported = jax.export.export(jax.jit(forward), platforms=platforms)(*inputs)
     if path is not None:
         data = exported.serialize()
         atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), where)
