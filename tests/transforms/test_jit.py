@@ -161,6 +161,23 @@ def test_learning_rate_change_takes_effect():
     assert isinstance(opt_a.param_groups[0]["lr"], float)  # untouched Python value
 
 
+def test_a_learning_rate_changed_in_place_between_steps_takes_effect():
+    """The kept inputs are converted again only when a value is a new object; an array changed
+    in place is the same object, and its new contents must still reach the step."""
+    x, y = data()
+    model, opt = make(dropout=0.0)
+    lr = np.array(1e-2, np.float32)
+    opt.param_groups[0]["lr"] = lr
+    fast = axon.jit(step)
+    fast(model, opt, x, y)
+    lr[...] = 0.0
+    before = [p.data.copy() for p in model.parameters()]
+    fast(model, opt, x, y)
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(np.asarray(p.data), np.asarray(b))
+    assert fast.num_compiles == 1
+
+
 def test_references_you_hold_survive_donation():
     model, opt = make()
     x, y = data()

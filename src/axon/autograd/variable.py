@@ -86,8 +86,8 @@ class Variable:
         if GRAD_WATCH is not None:
             GRAD_WATCH.read(self)
         grad = self._grad
-        if type(grad) is PackedGrad:
-            grad = self._grad = grad.value()
+        if type(grad) is tuple:  # still a slice of a GradPack, as axon.jit left it
+            grad = self._grad = unpacked(grad)
         return grad
 
     @grad.setter
@@ -447,7 +447,9 @@ class GradPack:
     """The `.grad`s of several Variables in one flat buffer, as `axon.jit` returns them for small
     models: each result of a compiled call costs the runtime microseconds, so one buffer is
     cheaper than one array per parameter. The buffer is cut into arrays (one dispatch for all)
-    the first time any of them is read; until then each Variable holds a `PackedGrad`."""
+    the first time any of them is read. Until then each Variable's `_grad` holds the pair
+    `(pack, index)`: a plain tuple, so that `axon.jit` hands out a whole pack's pairs with one
+    `zip` and no Python code per parameter (no `.grad` is ever a tuple otherwise)."""
 
     __slots__ = ("buffer", "layout", "arrays")
 
@@ -462,16 +464,12 @@ class GradPack:
         return self.arrays
 
 
-class PackedGrad:
-    """A Variable's `.grad` that is still a slice of a `GradPack` (see `Variable.grad`)."""
-
-    __slots__ = ("pack", "index")
-
-    def __init__(self, pack: GradPack, index: int):
-        self.pack, self.index = pack, index
-
-    def value(self) -> jax.Array:
-        return self.pack.unpack()[self.index]
+def unpacked(grad):
+    """A `_grad` value, with a pending `(pack, index)` pair cut out of its `GradPack`."""
+    if type(grad) is tuple:
+        pack, index = grad
+        return pack.unpack()[index]
+    return grad
 
 
 @functools.partial(jax.jit, static_argnums=1)

@@ -24,9 +24,11 @@ flat state list, whatever the model's depth.
 from __future__ import annotations
 
 import functools
+import operator
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from itertools import repeat
 
 import jax
 import numpy as np
@@ -34,7 +36,7 @@ import numpy as np
 from axon import _structure
 from axon._errors import describe
 from axon.autograd import variable
-from axon.autograd.variable import GradPack, PackedGrad, Variable
+from axon.autograd.variable import GradPack, Variable, unpacked
 from axon.nn.module import Module
 from axon.transforms.state import (
     ItemSlot,
@@ -100,6 +102,12 @@ class _Entry:
         "layout",
         "written",
         "kept_values",
+        "owners",
+        "names",
+        "kept_template",
+        "last_raw",
+        "last_kept",
+        "pack_owners",
     )
 
     def __init__(self, slots, static, modules, objects, spec):
@@ -121,6 +129,16 @@ class _Entry:
         self.written: tuple | None = None
         # (positions in `kept`, slot indices) of the kept slots read even when .grads are not.
         self.kept_values = [(k, i) for k, i in enumerate(self.kept) if not self.is_grad[i]]
+        # The carried slots are all attributes: read and written by `map` over these two lists,
+        # so that a call runs no Python code per slot.
+        self.owners = [slots[i].owner for i in self.carried]
+        self.names = [slots[i].name for i in self.carried]
+        # The kept list a step that never reads .grads gets, and the raw values (lr, betas, the
+        # stream key) its device values were last made from: unchanged ones are not converted.
+        self.kept_template: list = [None] * len(self.kept)
+        self.last_raw: list | None = None
+        self.last_kept: list | None = None
+        self.pack_owners: dict = {}  # layout id -> per packed buffer, the Variables it fills
 
 
 class CompiledFunction:
@@ -142,7 +160,7 @@ class CompiledFunction:
         self._tokens: dict = {}
         self._grads_unread: dict[int, bool] = {}  # token -> incoming .grads are never read
         self._layouts: dict = {}  # (token, treedef, sharing pattern) -> what jax compiles on
-        self._out_layouts: dict = {}  # that -> (treedef, _Sharing) of the new state
+        self._out_layouts: dict = {}  # that -> (treedef, _Sharing, same tree as in) of new state
         self._packs: dict = {}  # that -> per packed buffer, (its .grad slots, GradPack layout)
         self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
         self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
@@ -168,11 +186,11 @@ class CompiledFunction:
         # The carried state as one flat list of arrays, each distinct array once: slots that
         # share an array (say the step count of every parameter of an optimizer group) share
         # one input, and get one output back.
-        state, treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
+        state, treedef = jax.tree.flatten(list(map(getattr, entry.owners, entry.names)))
         written = entry.written
         if written is not None and written[0] == list(map(id, state)):  # as the last call left it
             sharing = written[1]
-            unique = state if sharing is None else [state[k] for k in sharing.firsts]
+            unique = state if sharing is None else list(sharing.take_firsts(state))
         else:
             unique, sharing = _unique(state, entry.sharing)
         if self.donate:
@@ -187,12 +205,11 @@ class CompiledFunction:
         # a trace has shown which kind of step this is, assume that kind; a trace that then
         # reads a withheld gradient is abandoned and redone with the gradients (`_Withheld`).
         unread = self._grads_unread.get(entry.static, True)
-        if unread:
-            kept = [None] * len(entry.kept)
-            for k, i in entry.kept_values:
-                kept[k] = _device(slots[i].get())
-        else:
-            kept = [_device(_unpacked(slots[i].get())) for i in entry.kept]
+        kept = (
+            _kept_inputs(entry)
+            if unread
+            else [_device(unpacked(slots[i].get())) for i in entry.kept]
+        )
         self._current = (entry, leaves, unread)
         try:
             new_unique, new_kept, packs, out = self._jitted(static, unique, kept, dynamic)
@@ -202,19 +219,14 @@ class CompiledFunction:
             return self(*args, **kwargs)
         finally:
             self._current = None
-        out_treedef, out_sharing = self._out_layouts[static]
-        new_state = (
-            new_unique if out_sharing is None else [new_unique[j] for j in out_sharing.pattern]
-        )
-        for i, value in zip(entry.carried, out_treedef.unflatten(new_state), strict=True):
-            slots[i].set(value)
+        out_treedef, out_sharing, same_tree = self._out_layouts[static]
+        new_state = new_unique if out_sharing is None else out_sharing.spread(new_unique)
+        list(map(_set, entry.owners, entry.names, out_treedef.unflatten(new_state)))
         for i, value in new_kept.items():
             slots[i].set(value)
-        for buffer, (indices, layout) in zip(packs, self._packs[static], strict=True):
-            pack = GradPack(buffer, layout)
-            for k, i in enumerate(indices):
-                slots[i].set(PackedGrad(pack, k))
-        entry.written = (list(map(id, new_state)), out_sharing) if treedef == out_treedef else None
+        if packs:
+            _write_packs(entry, static, packs, self._packs[static])
+        entry.written = (list(map(id, new_state)), out_sharing) if same_tree else None
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
         for opt, stepped in zip(entry.optimizers, self._stepped[static], strict=True):
@@ -329,7 +341,8 @@ class CompiledFunction:
             # reuses each donated input buffer for its own new value (another order costs copies).
             new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
             new_unique, out_sharing = _unique(new_state)
-            self._out_layouts[static] = (out_treedef, out_sharing)
+            # (a layout id fixes the input tree, so whether the output tree equals it is fixed)
+            self._out_layouts[static] = (out_treedef, out_sharing, out_treedef == entry.treedef)
             new_kept = {}
             for i in entry.kept:
                 value = slots[i].get()
@@ -437,6 +450,34 @@ def jit(
 
 
 # ---------------------------------------------------------------------- helpers
+_set = object.__setattr__  # writes a slot without Module.__setattr__'s registration logic
+
+
+def _kept_inputs(entry: _Entry) -> list:
+    """The kept inputs of a step that never reads `.grad`: None for each `.grad`, device values
+    for the rest (lr, betas, the stream key). They are converted again only when a raw value is
+    not the very object the last call converted."""
+    slots = entry.slots
+    raw = [slots[i].get() for _, i in entry.kept_values]
+    if entry.last_raw is None or not all(map(operator.is_, raw, entry.last_raw)):
+        kept = list(entry.kept_template)
+        for (k, _), value in zip(entry.kept_values, raw, strict=True):
+            kept[k] = _device(value)
+        entry.last_raw, entry.last_kept = raw, kept
+    return entry.last_kept
+
+
+def _write_packs(entry: _Entry, static: int, packs: list, layouts: list) -> None:
+    """Give each Variable whose new `.grad` came back in a packed buffer its `(pack, index)`."""
+    owners = entry.pack_owners.get(static)
+    if owners is None:
+        owners = [[entry.slots[i].owner for i in indices] for indices, _ in layouts]
+        entry.pack_owners[static] = owners
+    for buffer, (_, layout), variables in zip(packs, layouts, owners, strict=True):
+        pack = GradPack(buffer, layout)
+        list(map(_set, variables, repeat("_grad"), zip(repeat(pack), range(len(variables)))))
+
+
 def _pack_grads(new_kept: dict, is_grad: list) -> tuple[list, list]:
     """Move small new .grads out of `new_kept` (in place) into one flat buffer per dtype:
     `(buffers, [(slot indices, GradPack layout)])`."""
@@ -458,11 +499,6 @@ def _pack_grads(new_kept: dict, is_grad: list) -> tuple[list, list]:
     return buffers, layouts
 
 
-def _unpacked(value):
-    """A kept slot's value, with a `.grad` still packed by an earlier call cut out."""
-    return value.value() if type(value) is PackedGrad else value
-
-
 def _detach(out):
     """Variables in the result become plain (no-grad) Variables; jit returns their data."""
     return jax.tree.map(
@@ -475,13 +511,24 @@ def _detach(out):
 class _Sharing:
     """Which leaves of a flat list are the same object: `unique` lists the distinct ones in
     first-seen order, `leaves[k] is unique[pattern[k]]`; `counts[j]` is how often `unique[j]`
-    occurs and `firsts[j]` where it first does."""
+    occurs and `firsts[j]` where it first does. `take_firsts(leaves)` and `spread(unique)` go
+    from one list to the other without a Python loop."""
 
-    __slots__ = ("pattern", "counts", "firsts", "representative")
+    __slots__ = (
+        "pattern",
+        "counts",
+        "firsts",
+        "representative",
+        "take_firsts",
+        "spread",
+        "limits",
+    )
 
     def __init__(self, pattern: tuple, counts: list, firsts: list):
         self.pattern, self.counts, self.firsts = pattern, counts, firsts
         self.representative = [firsts[j] for j in pattern]
+        self.take_firsts, self.spread = _picker(firsts), _picker(pattern)
+        self.limits: list | None = None  # see `_limits`
 
     def holds(self, ids: list) -> bool:
         """Whether `ids` (of a new flat list) share exactly as this pattern says."""
@@ -493,6 +540,14 @@ class _Sharing:
         )
 
 
+def _picker(indices: Sequence[int]) -> Callable:
+    """`seq -> tuple(seq[i] for i in indices)`, run in C."""
+    if len(indices) == 1:
+        (index,) = indices
+        return lambda seq: (seq[index],)
+    return operator.itemgetter(*indices) if indices else lambda seq: ()
+
+
 def _unique(leaves: list, known: _Sharing | None = None) -> tuple[list, _Sharing | None]:
     """`(unique, sharing)`: the distinct objects of `leaves` (by identity) and how they are
     shared, or `(leaves, None)` when nothing repeats (the usual case for a model alone; an
@@ -500,7 +555,7 @@ def _unique(leaves: list, known: _Sharing | None = None) -> tuple[list, _Sharing
     pattern of the previous one with a few list operations instead of a Python loop."""
     ids = list(map(id, leaves))
     if known is not None and known.holds(ids):
-        return [leaves[k] for k in known.firsts], known
+        return list(known.take_firsts(leaves)), known
     if len(set(ids)) == len(ids):
         return leaves, None
     position: dict[int, int] = {}
@@ -519,34 +574,48 @@ def _unique(leaves: list, known: _Sharing | None = None) -> tuple[list, _Sharing
 def _copy_held(unique: list, sharing: _Sharing | None) -> None:
     """In place: replace each array that something besides its slots holds (a state dict you
     kept, another model, a saved graph) by a copy, since donation deletes the buffer under
-    every holder."""
-    base = _BASE_SHARED if sharing is not None else _BASE
-    for j, refs in enumerate(_extra_refs(unique, sharing)):
-        if refs > base and isinstance(unique[j], jax.Array):
+    every holder. The usual call, where nothing else holds any, is one list comparison."""
+    refs = _refcounts(unique)
+    limits = _limits(sharing, len(unique))
+    if refs == limits:
+        return
+    for j, (count, limit) in enumerate(zip(refs, limits, strict=True)):
+        if count > limit and isinstance(unique[j], jax.Array):
             unique[j] = unique[j].copy()
 
 
-def _extra_refs(unique: list, sharing: _Sharing | None) -> list[int]:
-    """References to each object beyond those of its slots (two per slot holding it: the slot's
-    container and the flat list `_unique` was given). What is left is the same for every object
-    held only by its slots: `_BASE` or `_BASE_SHARED`, measured by `_calibrate` through this
-    very code, since the interpreter's own temporary references differ between the two paths."""
+def _refcounts(unique: list) -> list[int]:
+    return list(map(sys.getrefcount, unique))
+
+
+_LIMITS: dict[int, list[int]] = {}
+
+
+def _limits(sharing: _Sharing | None, n: int) -> list[int]:
+    """The reference count `_refcounts` reports for each of `n` distinct objects that nothing
+    but their slots holds: two per slot holding it (the slot's container and the flat state
+    list) plus `_BASE` or `_BASE_SHARED`. Those two are measured by `_calibrate` through this
+    very code, since the interpreter's own temporary references differ between the paths."""
     if sharing is None:
-        return [sys.getrefcount(value) - 2 for value in unique]
-    counts = sharing.counts
-    return [sys.getrefcount(value) - 2 * counts[j] for j, value in enumerate(unique)]
+        limits = _LIMITS.get(n)
+        if limits is None:
+            limits = _LIMITS[n] = [_BASE + 2] * n
+        return limits
+    if sharing.limits is None:
+        sharing.limits = [_BASE_SHARED + 2 * count for count in sharing.counts]
+    return sharing.limits
 
 
 def _calibrate(shared: bool) -> int:
-    """The count `_extra_refs` reports for an array held by nothing but its slots."""
+    """What `_refcounts` reports for an array held by nothing but its slots, less two per slot."""
     holder = type("Holder", (), {})()
     holder.x = jax.numpy.zeros(())
     holder.y = holder.x if shared else jax.numpy.ones(())
-    state, _ = jax.tree.flatten([Slot(holder, "x", "").get(), Slot(holder, "y", "").get()])
+    state, _ = jax.tree.flatten(list(map(getattr, [holder, holder], ["x", "y"])))
     unique, sharing = _unique(state)
     if (sharing is not None) != shared:
         raise RuntimeError("axon.jit: reference-count calibration took the wrong path")
-    return _extra_refs(unique, sharing)[0]
+    return _refcounts(unique)[0] - (2 * sharing.counts[0] if shared else 2)
 
 
 _BASE, _BASE_SHARED = _calibrate(False), _calibrate(True)
