@@ -97,6 +97,7 @@ class Adagrad(Optimizer):
         [0.5, 0.5]
     """
 
+    per_leaf = True
     state_names = {"step": "count", "sum": "sum"}
     static_when_zero = ("lr_decay", "weight_decay")
 

@@ -29,6 +29,20 @@ def _one_minus_pow(one_minus_b, count, dtype):
     return -jnp.expm1(count.astype(dtype) * jnp.log1p(-jnp.asarray(one_minus_b, dtype)))
 
 
+def _bias_corrections(c1, c2, count):
+    """`dtype -> (1 - b1^t, sqrt(1 - b2^t))` in that dtype, each computed once per dtype: an
+    update over many parameters shares one count, so it needs them once, not per parameter."""
+    memo = {}
+
+    def of(dtype):
+        if dtype not in memo:
+            bc1 = _one_minus_pow(c1, count, dtype).astype(dtype)
+            memo[dtype] = bc1, jnp.sqrt(_one_minus_pow(c2, count, dtype)).astype(dtype)
+        return memo[dtype]
+
+    return of
+
+
 def scale_by_torch_adam(
     b1, b2, eps, amsgrad: bool = False, *, one_minus_b1=None, one_minus_b2=None
 ) -> optax.GradientTransformation:
@@ -72,9 +86,10 @@ def scale_by_torch_adam(
         if amsgrad:
             second = jax.tree.map(jnp.maximum, state.nu_max, nu)
 
+        corrections = _bias_corrections(c1, c2, count)
+
         def scale(m, v):
-            bc1 = _one_minus_pow(c1, count, m.dtype).astype(m.dtype)
-            bc2_sqrt = jnp.sqrt(_one_minus_pow(c2, count, v.dtype)).astype(v.dtype)
+            bc1, bc2_sqrt = corrections(m.dtype)
             return (m / (jnp.sqrt(v) / bc2_sqrt + eps)) / bc1
 
         updates = jax.tree.map(scale, mu, second)
@@ -116,6 +131,7 @@ class Adam(Optimizer):
         ([0.9, 0.9], 1.0)
     """
 
+    per_leaf = True
     state_names = {
         "step": "count",
         "exp_avg": "mu",

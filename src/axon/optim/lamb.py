@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from axon.optim.adam import Adam, _one_minus_pow
+from axon.optim.adam import Adam, _bias_corrections
 from axon.optim.optimizer import Optimizer, ParamsT
 
 __all__ = ["LAMB", "scale_by_lamb_moments"]
@@ -42,11 +42,12 @@ def scale_by_lamb_moments(
         mu = jax.tree.map(lambda g, m: m + c1 * (g - m), updates, state.mu)
         nu = jax.tree.map(lambda g, v: v * b2 + c2 * g * g, updates, state.nu)
 
+        corrections = _bias_corrections(c1, c2, count)
+
         def direction(m, v):
             if not bias_correction:
                 return m / (jnp.sqrt(v) + eps)
-            bc1 = _one_minus_pow(c1, count, m.dtype).astype(m.dtype)
-            bc2_sqrt = jnp.sqrt(_one_minus_pow(c2, count, v.dtype)).astype(v.dtype)
+            bc1, bc2_sqrt = corrections(m.dtype)
             return (m / bc1) / (jnp.sqrt(v) / bc2_sqrt + eps)
 
         return jax.tree.map(direction, mu, nu), optax.ScaleByAdamState(count, mu, nu)
@@ -89,6 +90,7 @@ class LAMB(Optimizer):
         [2.646, 3.646]
     """
 
+    per_leaf = True
     state_names = {"step": "count", "exp_avg": "mu", "exp_avg_sq": "nu"}
     static_when_zero = ("weight_decay",)
 

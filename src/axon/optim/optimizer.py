@@ -81,20 +81,20 @@ def _set_fields(state, values: dict):
 
 
 def _export_state(opt_state, state_names: Mapping[str, str]) -> dict[str, jax.Array]:
-    """Read a per-parameter optax state out into PyTorch's names.
-
-    Integer counters become float32 scalars (PyTorch keeps `step` as a float tensor); fields that
-    are absent or None (no buffer yet) are left out.
-    """
+    """Read a per-parameter optax state out into PyTorch's names (`_torch_layout`); fields that
+    are absent or None (no buffer yet) are left out."""
     out = {}
     for torch_name, field in state_names.items():
         found, value = _get_field(opt_state, field)
         if not found or value is None:
             continue
-        if jnp.issubdtype(value.dtype, jnp.integer):
-            value = value.astype(jnp.float32)
-        out[torch_name] = value
+        out[torch_name] = _torch_layout(value)
     return out
+
+
+def _torch_layout(value: jax.Array) -> jax.Array:
+    """Integer counters become float32 scalars: PyTorch keeps `step` as a float tensor."""
+    return value.astype(jnp.float32) if jnp.issubdtype(value.dtype, jnp.integer) else value
 
 
 def _import_state(state: Mapping[str, jax.Array], init_state, state_names: Mapping[str, str]):
@@ -106,30 +106,84 @@ def _import_state(state: Mapping[str, jax.Array], init_state, state_names: Mappi
         found, ref = _get_field(init_state, field)
         if not found:  # the current chain keeps no such state (e.g. momentum set to 0): ignore
             continue
-        value = jnp.asarray(state[torch_name])
-        if ref is not None:
-            value = value.astype(ref.dtype)
-        values[field] = value
+        values[field] = _as_state(state[torch_name], ref)
     return _set_fields(init_state, values)
 
 
+def _as_state(value, ref) -> jax.Array:
+    """A PyTorch-layout state entry in the dtype of `ref`, its place in a fresh optax state (None
+    where that place starts empty, as SGD's momentum buffer)."""
+    value = jnp.asarray(value)
+    return value if ref is None else value.astype(ref.dtype)
+
+
 # ----------------------------------------------------------------------------- the jitted updates
-def _update_per_param(cls, static, dynamic, params, grads, states):
-    """One step for every active parameter of every group; pure, traced once per structure."""
+def _update_per_param(cls, static, together, dynamic, params, grads, states):
+    """One step for every active parameter of every group; pure, traced once per structure.
+
+    A group whose parameters stepped together (`together`, see `_stepped_together`) is updated
+    by one `tx.update` over the list of its parameters: the same elementwise arithmetic, but the
+    shared step count and its bias corrections are computed once instead of once per parameter,
+    which keeps the traced program small (faster tracing and compiling). Otherwise, and for
+    optimizers whose transformation is not elementwise (`cls.per_leaf` False), one update per
+    parameter.
+    """
     new_params, new_states = [], []
-    for group_static, group_dynamic, ps, gs, ss in zip(
-        static, dynamic, params, grads, states, strict=True
+    for group_static, group_together, group_dynamic, ps, gs, ss in zip(
+        static, together, dynamic, params, grads, states, strict=True
     ):
         tx = cls.make_transform(**dict(group_static), **group_dynamic)
-        group_params, group_states = [], []
-        for p, g, s in zip(ps, gs, ss, strict=True):
-            opt_state = _import_state(s, tx.init(p), cls.state_names)
-            updates, opt_state = tx.update(g, opt_state, p)
-            group_params.append(optax.apply_updates(p, updates))
-            group_states.append({**s, **_export_state(opt_state, cls.state_names)})  # keeps unused
-        new_params.append(group_params)
-        new_states.append(group_states)
+        step = _update_group(cls, tx, ps, gs, ss) if group_together else None
+        if step is None:
+            step = [], []
+            for p, g, s in zip(ps, gs, ss, strict=True):
+                opt_state = _import_state(s, tx.init(p), cls.state_names)
+                updates, opt_state = tx.update(g, opt_state, p)
+                step[0].append(optax.apply_updates(p, updates))
+                step[1].append({**s, **_export_state(opt_state, cls.state_names)})  # keeps unused
+        new_params.append(step[0])
+        new_states.append(step[1])
     return new_params, new_states
+
+
+def _update_group(cls, tx, ps: list, gs: list, ss: list[dict]) -> tuple[list, list] | None:
+    """`(new params, new states)` of one `tx.update` over the group's parameters as a list, or
+    None where the states do not fit one optax state (a field some parameters lack)."""
+    init = tx.init(ps)
+    values = {}
+    for torch_name, field in cls.state_names.items():
+        present = [torch_name in s for s in ss]
+        found, ref = _get_field(init, field)
+        if not any(present) or not found:
+            continue
+        if not all(present):
+            return None
+        if torch_name in cls.counters:  # one for the group: the states share it
+            values[field] = _as_state(ss[0][torch_name], ref)
+        else:  # one per parameter (exp_avg, momentum_buffer, ...)
+            refs = [None] * len(ss) if ref is None else ref
+            values[field] = [_as_state(s[torch_name], r) for s, r in zip(ss, refs, strict=True)]
+    updates, opt_state = tx.update(gs, _set_fields(init, values), ps)
+    new_ps = optax.apply_updates(ps, updates)
+    new_ss = [dict(s) for s in ss]  # keeps entries the current chain does not use
+    for torch_name, field in cls.state_names.items():
+        found, value = _get_field(opt_state, field)
+        if not found or value is None:
+            continue
+        for i, new in enumerate(new_ss):
+            leaf = value[i] if isinstance(value, list) else value
+            new[torch_name] = _torch_layout(leaf)
+    return new_ps, new_ss
+
+
+def _stepped_together(states: list[dict], counters: tuple[str, ...]) -> bool:
+    """Whether the states hold the same entries and ONE object for each counter: parameters that
+    have always stepped together (see `Optimizer.counters`), whose update can be one."""
+    first = states[0]
+    keys = first.keys()
+    return all(
+        s.keys() == keys and all(s[n] is first[n] for n in counters if n in first) for s in states
+    )
 
 
 def _update_tree(tx, params, grads, states):
@@ -143,7 +197,7 @@ def _update_tree(tx, params, grads, states):
     return new_params, new_states
 
 
-_update_per_param_jit = jax.jit(_update_per_param, static_argnums=(0, 1))
+_update_per_param_jit = jax.jit(_update_per_param, static_argnums=(0, 1, 2))
 _update_tree_jit = jax.jit(_update_tree, static_argnums=(0,))
 
 
@@ -268,6 +322,10 @@ class Optimizer:
     """State entries that count steps: the parameters of a group that step together hold ONE
     array for each (equal values, shared object), so a compiled step carries one count per
     group instead of one per parameter."""
+    per_leaf: ClassVar[bool] = False
+    """`make_transform`'s transformation acts on each parameter alone (elementwise, or per leaf
+    as `optax.scale_by_trust_ratio`), so the parameters of a group that step together may be
+    updated by one `tx.update` over all of them. The built-in optimizers set it."""
     _per_param: ClassVar[bool] = True
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
@@ -598,9 +656,10 @@ class Optimizer:
         # A counter is a function of its old value alone: parameters that shared one before the
         # step share its new value (a traced step then returns one array, not one per param).
         shared = [[{n: id(s[n]) for n in cls.counters if n in s} for s in ss] for ss in states]
+        together = tuple(cls.per_leaf and _stepped_together(ss, cls.counters) for ss in states)
         args = (dynamic, params, group_grads, states)
         update = _update_per_param if _any_tracer(args) else _update_per_param_jit
-        new_params, new_states = update(cls, tuple(static), *args)
+        new_params, new_states = update(cls, tuple(static), together, *args)
         for active, ps, ss, old in zip(targets, new_params, new_states, shared, strict=True):
             _share_counters(ss, old)
             for i, p, s in zip(active, ps, ss, strict=True):

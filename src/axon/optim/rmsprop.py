@@ -97,6 +97,7 @@ class RMSprop(Optimizer):
         ([0.98, 0.98], ['square_avg', 'step'])
     """
 
+    per_leaf = True
     state_names = {
         "step": "count",
         "square_avg": "square_avg",

@@ -89,6 +89,7 @@ class SGD(Optimizer):
         [1.0, 1.0]
     """
 
+    per_leaf = True
     state_names = {"momentum_buffer": "trace"}
     static_when_zero = ("momentum", "dampening", "weight_decay")
 
