@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 
 import jax
@@ -121,13 +122,17 @@ def test_sdpa_matches_torch(case_id, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("kind", ["keep", "float"])
-def test_sdpa_on_variables_and_fully_masked_rows_like_torch(kind, dtype):
-    """One tape op on Variables; a query row that may attend nothing gives zeros, as PyTorch."""
+@pytest.mark.parametrize("kind", ["keep", "float", "keep-fused"])
+def test_sdpa_on_variables_and_fully_masked_rows_like_torch(kind, dtype, monkeypatch):
+    """One tape op on Variables; a query row that may attend nothing gives zeros, as PyTorch.
+    "keep-fused" takes the path through jax.nn.dot_product_attention that a GPU takes."""
+    if kind == "keep-fused":
+        attention = importlib.import_module("axon.functional.attention")
+        monkeypatch.setattr(attention, "_fused_backend", lambda: True)
     keep = np.ones((4, 5), bool)
     keep[1] = False  # query 1 may attend nothing
     keep[3, 2:] = False
-    m = keep if kind == "keep" else np.where(keep, 0.0, -np.inf).astype(dtype)
+    m = keep if kind.startswith("keep") else np.where(keep, 0.0, -np.inf).astype(dtype)
     out = check_op(
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, m),
         lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, torch.tensor(m)),
@@ -153,8 +158,13 @@ def test_sdpa_on_arrays_is_jax_and_uses_dot_product_attention_where_exact(monkey
     def trace(q, *args, **kwargs):  # jax.jit: traced once, nothing runs op by op
         return jax.jit(lambda q: F.scaled_dot_product_attention(q, q, q, *args, **kwargs))(q)
 
+    written_out = trace(q, jnp.ones((4, 4), bool), is_causal=True)
+    assert calls == []  # on the CPU jax's kernel gains nothing: the written-out path runs
+    attention = importlib.import_module("axon.functional.attention")
+    monkeypatch.setattr(attention, "_fused_backend", lambda: True)  # as on a GPU
     causal = trace(q, jnp.ones((4, 4), bool), is_causal=True)
     assert calls == [jnp.float32]
+    assert_close(causal, written_out)
     trace(q, jnp.zeros((4, 4)))  # float mask: written out
     trace(q, dropout_p=0.5, key=jax.random.key(0))  # dropout: written out
     with jax.enable_x64(True):  # jax's kernel would take the softmax in float32

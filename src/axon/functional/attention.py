@@ -71,9 +71,19 @@ def _probs(q, k, mask, is_causal, scale, dropout_p, rng):
     return _drop(_softmax(_logits(q, k, mask, is_causal, scale)), dropout_p, rng)
 
 
+def _fused_backend() -> bool:
+    """Off the CPU, `jax.nn.dot_product_attention` may pick a fused kernel (cuDNN on GPU). On the
+    CPU it lowers to the same XLA ops as `_probs`, in a five-dimensional layout (ready for
+    grouped heads) that XLA compiles more slowly (2-layer encoder step: about 7%) and that runs
+    no faster, so the CPU takes the written-out path."""
+    return jax.default_backend() != "cpu"
+
+
 def _fusable(q, k, v, mask, dropout_p) -> bool:
+    """Whether `jax.nn.dot_product_attention` computes it exactly, on a backend that gains."""
     return (
-        dropout_p == 0.0
+        _fused_backend()
+        and dropout_p == 0.0
         and (mask is None or mask.dtype == jnp.bool_)
         and q.dtype in _FUSED_DTYPES
         and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
@@ -345,23 +355,32 @@ def multi_head_attention(
     """The forward of `nn.MultiHeadAttention` (PyTorch's `multi_head_attention_forward`).
 
     Inputs are checked by the layer. `in_proj_weight` (3E, E) or the three separate projection
-    weights; masks in the layer convention (True = blocked). `need` picks the result:
-    "output" (the attention output), "weights" (weights averaged over heads) or "head_weights".
+    weights; masks in the layer convention (True = blocked). `key` and `value` None mean
+    self-attention (both are `query`), projected by one product with `in_proj_weight`, as
+    PyTorch does. `need` picks the result: "output" (the attention output), "weights" (weights
+    averaged over heads) or "head_weights".
     """
     batched = query.ndim == 3
-    query, key, value = (_batch_major(x, batched, batch_first) for x in (query, key, value))
+    query = _batch_major(query, batched, batch_first)
     if key_padding_mask is not None and not batched:
         key_padding_mask = key_padding_mask[None]
     n, length, embed = query.shape
-    source = key.shape[1]
-    if in_proj_weight is not None:
-        q_proj_weight, k_proj_weight, v_proj_weight = jnp.split(in_proj_weight, 3)
-    bq = bk = bv = None
-    if in_proj_bias is not None:
-        bq, bk, bv = jnp.split(in_proj_bias, 3)
-    q = _project(query, q_proj_weight, bq)  # (N, L, E)
-    k = _project(key, k_proj_weight, bk)  # (N, S, E)
-    v = _project(value, v_proj_weight, bv)  # (N, S, E)
+    if key is None and in_proj_weight is not None:  # self-attention: one (E, 3E) product
+        q, k, v = jnp.split(_project(query, in_proj_weight, in_proj_bias), 3, axis=-1)
+    else:
+        if key is None:
+            key = value = query
+        else:
+            key, value = (_batch_major(x, batched, batch_first) for x in (key, value))
+        if in_proj_weight is not None:
+            q_proj_weight, k_proj_weight, v_proj_weight = jnp.split(in_proj_weight, 3)
+        bq = bk = bv = None
+        if in_proj_bias is not None:
+            bq, bk, bv = jnp.split(in_proj_bias, 3)
+        q = _project(query, q_proj_weight, bq)  # (N, L, E)
+        k = _project(key, k_proj_weight, bk)  # (N, S, E)
+        v = _project(value, v_proj_weight, bv)  # (N, S, E)
+    source = k.shape[1]
     if bias_k is not None:  # one learned key/value appended to every sequence
         k = jnp.concatenate([k, jnp.broadcast_to(bias_k.reshape(1, 1, embed), (n, 1, embed))], 1)
         v = jnp.concatenate([v, jnp.broadcast_to(bias_v.reshape(1, 1, embed), (n, 1, embed))], 1)

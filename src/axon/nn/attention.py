@@ -295,6 +295,8 @@ class MultiHeadAttention(Module):
         )  # fmt: skip
         p = self.dropout if self.training else 0.0
         rng = draw_key(_errors.describe(self), query) if p > 0.0 else None
+        if query is key and key is value:  # self-attention: projected by one product
+            key = value = None
         args = (
             query, key, value, self.in_proj_weight, self.q_proj_weight, self.k_proj_weight,
             self.v_proj_weight, self.in_proj_bias, self.bias_k, self.bias_v,
