@@ -186,16 +186,20 @@ class CompiledFunction:
         # The carried state as one flat list of arrays, each distinct array once: slots that
         # share an array (say the step count of every parameter of an optimizer group) share
         # one input, and get one output back.
-        state, treedef = jax.tree.flatten(list(map(getattr, entry.owners, entry.names)))
-        written = entry.written
-        if written is not None and written[0] == list(map(id, state)):  # as the last call left it
-            sharing = written[1]
+        state = _as_written(entry)
+        if state is not None:  # the slots hold exactly what the last call wrote back
+            treedef, sharing = entry.treedef, entry.written[1]
             unique = state if sharing is None else list(sharing.take_firsts(state))
         else:
+            state, treedef = jax.tree.flatten(list(map(getattr, entry.owners, entry.names)))
             unique, sharing = _unique(state, entry.sharing)
         if self.donate:
             _copy_held(unique, sharing)
-        if entry.treedef is None or treedef != entry.treedef or sharing is not entry.sharing:
+        if (
+            entry.treedef is None
+            or (treedef is not entry.treedef and treedef != entry.treedef)
+            or sharing is not entry.sharing
+        ):
             pattern = None if sharing is None else sharing.pattern
             layout = (entry.static, treedef, pattern)
             entry.layout = self._layouts.setdefault(layout, len(self._layouts))
@@ -451,6 +455,20 @@ def jit(
 
 # ---------------------------------------------------------------------- helpers
 _set = object.__setattr__  # writes a slot without Module.__setattr__'s registration logic
+
+
+def _as_written(entry: _Entry) -> list | None:
+    """The flat carried state, if the slots still hold exactly the arrays the last call wrote
+    back (same objects, in the same containers), else None. Flattening against the known tree
+    (`flatten_up_to`) skips re-deriving the structure; it takes whatever sits at a leaf position
+    as a leaf, so the identity check is what makes the answer exact."""
+    if entry.written is None:
+        return None
+    try:
+        state = entry.treedef.flatten_up_to(list(map(getattr, entry.owners, entry.names)))
+    except ValueError:  # a container changed shape (a key added, a list grown)
+        return None
+    return state if entry.written[0] == list(map(id, state)) else None
 
 
 def _kept_inputs(entry: _Entry) -> list:
