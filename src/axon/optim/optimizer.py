@@ -133,31 +133,30 @@ def _update_per_param(cls, static, together, dynamic, params, grads, states):
         static, together, dynamic, params, grads, states, strict=True
     ):
         tx = cls.make_transform(**dict(group_static), **group_dynamic)
-        step = _update_group(cls, tx, ps, gs, ss) if group_together else None
-        if step is None:
-            step = [], []
+        if group_together:
+            group_params, group_states = _update_group(cls, tx, ps, gs, ss)
+        else:
+            group_params, group_states = [], []
             for p, g, s in zip(ps, gs, ss, strict=True):
                 opt_state = _import_state(s, tx.init(p), cls.state_names)
                 updates, opt_state = tx.update(g, opt_state, p)
-                step[0].append(optax.apply_updates(p, updates))
-                step[1].append({**s, **_export_state(opt_state, cls.state_names)})  # keeps unused
-        new_params.append(step[0])
-        new_states.append(step[1])
+                group_params.append(optax.apply_updates(p, updates))
+                group_states.append({**s, **_export_state(opt_state, cls.state_names)})
+        new_params.append(group_params)
+        new_states.append(group_states)
     return new_params, new_states
 
 
-def _update_group(cls, tx, ps: list, gs: list, ss: list[dict]) -> tuple[list, list] | None:
-    """`(new params, new states)` of one `tx.update` over the group's parameters as a list, or
-    None where the states do not fit one optax state (a field some parameters lack)."""
+def _update_group(cls, tx, ps: list, gs: list, ss: list[dict]) -> tuple[list, list]:
+    """`(new params, new states)` of one `tx.update` over the group's parameters as a list. The
+    states hold the same entries and share their counters (`_stepped_together`); entries the
+    current chain does not use are kept, as in the per-parameter path."""
     init = tx.init(ps)
     values = {}
     for torch_name, field in cls.state_names.items():
-        present = [torch_name in s for s in ss]
         found, ref = _get_field(init, field)
-        if not any(present) or not found:
+        if torch_name not in ss[0] or not found:
             continue
-        if not all(present):
-            return None
         if torch_name in cls.counters:  # one for the group: the states share it
             values[field] = _as_state(ss[0][torch_name], ref)
         else:  # one per parameter (exp_avg, momentum_buffer, ...)
@@ -165,14 +164,17 @@ def _update_group(cls, tx, ps: list, gs: list, ss: list[dict]) -> tuple[list, li
             values[field] = [_as_state(s[torch_name], r) for s, r in zip(ss, refs, strict=True)]
     updates, opt_state = tx.update(gs, _set_fields(init, values), ps)
     new_ps = optax.apply_updates(ps, updates)
-    new_ss = [dict(s) for s in ss]  # keeps entries the current chain does not use
+    new_ss = [dict(s) for s in ss]
     for torch_name, field in cls.state_names.items():
         found, value = _get_field(opt_state, field)
         if not found or value is None:
             continue
-        for i, new in enumerate(new_ss):
-            leaf = value[i] if isinstance(value, list) else value
-            new[torch_name] = _torch_layout(leaf)
+        if isinstance(value, list):  # one per parameter
+            per_param = [_torch_layout(v) for v in value]
+        else:  # the group's counter: one array, shared
+            per_param = [_torch_layout(value)] * len(new_ss)
+        for new, v in zip(new_ss, per_param, strict=True):
+            new[torch_name] = v
     return new_ps, new_ss
 
 
