@@ -131,8 +131,8 @@ def optimizer_checks(opt) -> list[tuple]:
 
 
 def checks_hold(checks: list[tuple]) -> bool:
-    from axon.optim.optimizer import is_zero
-
+    """Whether every row of `optimizer_checks` still holds. `axon.jit` runs this on every call,
+    so the import that only the rare zero rows need is made in their branch."""
     for container, key, kind, expected in checks:
         value = container if key is None else container.get(key)
         if kind == _EQUAL:
@@ -141,8 +141,11 @@ def checks_hold(checks: list[tuple]) -> bool:
         elif kind == _LENGTH:
             if value is None or len(value) != expected:
                 return False
-        elif is_zero(value) != expected:
-            return False
+        else:
+            from axon.optim.optimizer import is_zero  # optim imports nn: not at module level
+
+            if is_zero(value) != expected:
+                return False
     return True
 
 
