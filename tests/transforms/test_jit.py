@@ -47,6 +47,19 @@ def data(n=12, seed=0):
     )
 
 
+def stepped_twins(steps: int):
+    """Two equal models (no dropout), one stepped `steps` times through `axon.jit(step)` and one
+    eagerly: `(model, opt, eager, opt_eager, fast, (x, y))`."""
+    model, opt = make(dropout=0.0)
+    eager, opt_eager = make(dropout=0.0)
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(steps):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    return model, opt, eager, opt_eager, fast, (x, y)
+
+
 def assert_same_state(a: nn.Module, b: nn.Module, atol=1e-6, rtol=1e-5):
     sa, sb = a.state_dict(), b.state_dict()
     assert list(sa) == list(sb)
@@ -236,13 +249,7 @@ def test_state_held_only_by_its_slots_is_donated_not_copied(monkeypatch, make_op
 
 
 def test_step_counts_of_a_group_are_one_array_across_the_boundary():
-    model, opt = make(dropout=0.0)
-    eager, opt_eager = make(dropout=0.0)
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(3):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(3)
     for o in (opt, opt_eager):
         steps = (
             [o.state[p]["step"] for p in model.parameters()]
@@ -285,13 +292,7 @@ def test_a_parameter_that_skips_a_step_keeps_its_own_count():
 def test_small_gradients_come_back_packed_and_read_like_arrays():
     """Small models get their new .grads back as one buffer per dtype (fewer results per call);
     reading them, anywhere, gives the same arrays an eager step leaves."""
-    model, opt = make(dropout=0.0)
-    eager, opt_eager = make(dropout=0.0)
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(2):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(2)
     twin = copy.deepcopy(model)
     inside = jax.jit(lambda: model[4].weight.grad * 1.0)()  # first read inside another trace
     assert_close(inside, eager[4].weight.grad, jnp.float32)
@@ -335,13 +336,7 @@ def test_packed_gradients_of_several_dtypes_and_accumulation():
 def test_state_replaced_between_compiled_steps_is_picked_up():
     """A steady-state call reuses what it knows about the arrays it wrote back last time; state
     replaced in between (a parameter, or one Adam step count no longer shared) must be seen."""
-    model, opt = make(dropout=0.0)
-    eager, opt_eager = make(dropout=0.0)
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(2):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(2)
     for m, o in ((model, opt), (eager, opt_eager)):
         m[0].weight.data = m[0].weight.data * 0.5
         first = m.parameters()[0]
