@@ -104,7 +104,6 @@ class _Entry:
         "kept_values",
         "owners",
         "names",
-        "kept_template",
         "last_raw",
         "last_kept",
         "pack_owners",
@@ -133,9 +132,8 @@ class _Entry:
         # so that a call runs no Python code per slot.
         self.owners = [slots[i].owner for i in self.carried]
         self.names = [slots[i].name for i in self.carried]
-        # The kept list a step that never reads .grads gets, and the raw values (lr, betas, the
-        # stream key) its device values were last made from: unchanged ones are not converted.
-        self.kept_template: list = [None] * len(self.kept)
+        # The raw values (lr, betas, the stream key) the kept inputs of a step that never reads
+        # .grads were last made from, and those inputs: unchanged ones are not converted again.
         self.last_raw: list | None = None
         self.last_kept: list | None = None
         self.pack_owners: dict = {}  # layout id -> per packed buffer, the Variables it fills
@@ -478,7 +476,7 @@ def _kept_inputs(entry: _Entry) -> list:
     slots = entry.slots
     raw = [slots[i].get() for _, i in entry.kept_values]
     if entry.last_raw is None or not all(map(operator.is_, raw, entry.last_raw)):
-        kept = list(entry.kept_template)
+        kept = [None] * len(entry.kept)
         for (k, _), value in zip(entry.kept_values, raw, strict=True):
             kept[k] = _device(value)
         entry.last_raw, entry.last_kept = raw, kept
