@@ -234,9 +234,9 @@ def test_state_held_only_by_its_slots_is_donated_not_copied(monkeypatch, make_op
     copied = []
     real = jit_module._copy_held
 
-    def counting(unique, sharing):
+    def counting(unique, *rest):
         before = list(map(id, unique))  # ids: a list of the arrays would itself hold them
-        real(unique, sharing)
+        real(unique, *rest)
         copied.append(sum(a != id(b) for a, b in zip(before, unique, strict=True)))
 
     monkeypatch.setattr(jit_module, "_copy_held", counting)

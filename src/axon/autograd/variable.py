@@ -56,7 +56,7 @@ class Variable:
         [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "_node", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "_node", "__weakref__")
     __array_priority__ = 1000  # numpy defers `ndarray + Variable` to Variable.__radd__
     # No `__jax_array__`: jax.Array's operators would call it and return a plain array, so
     # `jax_array * variable` would silently leave the tape. Without it they defer to __rmul__.
@@ -68,7 +68,7 @@ class Variable:
                 f"axon.Variable: only floating point (or complex) data can require gradients, "
                 f"got dtype {data.dtype}. Convert with .astype(jnp.float32) first."
             )
-        self.data = data
+        self._data = data
         self._grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None
@@ -76,24 +76,58 @@ class Variable:
     @classmethod
     def _from_op(cls, data, node):
         v = object.__new__(Variable)
-        v.data, v._grad, v.requires_grad, v._node = data, None, True, node
+        v._data, v._grad, v.requires_grad, v._node = data, None, True, node
         return v
 
     # ------------------------------------------------------------------ basics
+    @property
+    def data(self) -> jax.Array:
+        """The `jax.Array` value."""
+        data = self._data
+        if type(data) is Held:  # axon.jit's last call wrote it: its value sits in a StateCell
+            return data.cell.values[data.index]
+        return data
+
+    @data.setter
+    def data(self, value) -> None:
+        old = self._data
+        if type(old) is Held:
+            old.cell.dirty = True  # the cell no longer holds all of its slots' values
+        self._data = value
+
+    def __getstate__(self):
+        """For copy and pickle: the value itself, never a `Held` handle into a StateCell."""
+        return None, {
+            "data": self.data,
+            "_grad": unpacked(self._grad),
+            "requires_grad": self.requires_grad,
+            "_node": self._node,
+        }
+
+    def __setstate__(self, state) -> None:
+        _, slots = state
+        self._data = slots["data"]
+        self._grad = slots.get("_grad")
+        self.requires_grad = slots.get("requires_grad", False)
+        self._node = slots.get("_node")
+
     @property
     def grad(self):
         """The accumulated gradient (a jax array of `data`'s shape) or None."""
         if GRAD_WATCH is not None:
             GRAD_WATCH.read(self)
         grad = self._grad
-        if type(grad) is tuple:  # still a slice of a GradPack, as axon.jit left it
-            grad = self._grad = unpacked(grad)
+        if type(grad) is tuple:  # a slice of a GradPack, as axon.jit left it
+            return unpacked(grad)
         return grad
 
     @grad.setter
     def grad(self, value) -> None:
         if GRAD_WATCH is not None:
             GRAD_WATCH.write(self)
+        old = self._grad
+        if type(old) is tuple:
+            old[0].intact = False  # axon.jit may no longer refill this pack in place
         self._grad = value
 
     @property
@@ -429,7 +463,7 @@ def _flatten_variable(v):
 
 def _unflatten_variable(cls, requires_grad, children):
     v = object.__new__(cls)
-    v.data, v._grad, v.requires_grad, v._node = children[0], None, requires_grad, None
+    v._data, v._grad, v.requires_grad, v._node = children[0], None, requires_grad, None
     return v
 
 
@@ -443,18 +477,64 @@ def register_variable_pytree(cls) -> None:
 register_variable_pytree(Variable)
 
 
+class StateCell:
+    """The state `axon.jit`'s last call returned, held for the slots it was read from.
+
+    Writing back into every slot after each call costs Python work per slot, so instead the
+    slots get `Held(cell, index)` handles once and each call swaps `values`. Any other write to
+    such a slot replaces its handle and sets `dirty`: the next call then reads every slot again.
+    """
+
+    __slots__ = ("values", "dirty")
+
+    def __init__(self, values: list):
+        self.values, self.dirty = values, False
+
+
+class Held:
+    """A slot's value as `StateCell.values[index]` (see `StateCell`)."""
+
+    __slots__ = ("cell", "index")
+
+    def __init__(self, cell: StateCell, index: int):
+        self.cell, self.index = cell, index
+
+
+class HeldTree:
+    """A slot's value as a pytree of `StateCell.values` (an optimizer's state; see `StateCell`).
+    `take()` builds the tree; its holder stores that in place of the handle, so the cell is
+    then dirty: the tree's containers can be changed in place, which no handle would notice."""
+
+    __slots__ = ("cell", "treedef", "indices")
+
+    def __init__(self, cell: StateCell, treedef, indices: tuple):
+        self.cell, self.treedef, self.indices = cell, treedef, indices
+
+    def take(self):
+        self.cell.dirty = True
+        values = self.cell.values
+        return self.treedef.unflatten([values[j] for j in self.indices])
+
+
 class GradPack:
     """The `.grad`s of several Variables in one flat buffer, as `axon.jit` returns them for small
     models: each result of a compiled call costs the runtime microseconds, so one buffer is
     cheaper than one array per parameter. The buffer is cut into arrays (one dispatch for all)
     the first time any of them is read. Until then each Variable's `_grad` holds the pair
     `(pack, index)`: a plain tuple, so that `axon.jit` hands out a whole pack's pairs with one
-    `zip` and no Python code per parameter (no `.grad` is ever a tuple otherwise)."""
+    `zip` and no Python code per parameter (no `.grad` is ever a tuple otherwise).
 
-    __slots__ = ("buffer", "layout", "arrays")
+    While every one of its Variables still holds its pair (`intact`), the next call of the same
+    compiled step refills the pack with `refill` instead of handing out new pairs."""
+
+    __slots__ = ("buffer", "layout", "arrays", "intact")
 
     def __init__(self, buffer: jax.Array, layout: tuple):
         self.buffer, self.layout, self.arrays = buffer, layout, None  # layout: (start, size, shape)
+        self.intact = True
+
+    def refill(self, buffer: jax.Array) -> None:
+        self.buffer, self.arrays = buffer, None
 
     def unpack(self) -> list[jax.Array]:
         if self.arrays is None:

@@ -22,7 +22,7 @@ A group's hyper-parameters may be jax arrays or tracers (`group["lr"]` traced in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar
 
 import jax
@@ -32,7 +32,7 @@ import optax
 
 from axon._errors import shape_str, type_error, value_error
 from axon.autograd import Variable, enable_grad
-from axon.autograd.variable import as_array
+from axon.autograd.variable import HeldTree, as_array
 
 _Tracer = jax.core.Tracer
 
@@ -266,15 +266,16 @@ def _type_name(value) -> str:
 
 
 class _StateView(Mapping):
-    """`optimizer.state[p]`: the live PyTorch-layout state dict of parameter `p`."""
+    """`optimizer.state`: `state[p]` is the live PyTorch-layout state of parameter `p`."""
 
     def __init__(self, optimizer: Optimizer):
         self._opt = optimizer
 
-    def __getitem__(self, param) -> dict[str, jax.Array]:
-        for p, s in zip(self._opt._flat_params(), self._opt._state, strict=True):
+    def __getitem__(self, param) -> MutableMapping[str, jax.Array]:
+        for i, p in enumerate(self._opt._flat_params()):
             if p is param:
-                return s
+                views = self._opt._param_states
+                return views.setdefault(i, _ParamState(self._opt, i))
         raise KeyError("this parameter is not optimized by this optimizer")
 
     def __iter__(self) -> Iterator[Variable]:
@@ -283,6 +284,37 @@ class _StateView(Mapping):
 
     def __len__(self) -> int:
         return sum(self._opt._live)
+
+
+class _ParamState(MutableMapping):
+    """`optimizer.state[p]`, one object per parameter: reads and writes go to the optimizer's
+    current state dict of `p`, so a view kept across steps stays live whether a step ran
+    eagerly (which updates the dict in place, as torch does) or in `axon.jit` (which replaces
+    the state)."""
+
+    def __init__(self, optimizer: Optimizer, index: int):
+        self._opt, self._index = optimizer, index
+
+    def _dict(self) -> dict[str, jax.Array]:
+        return self._opt._state[self._index]
+
+    def __getitem__(self, key: str) -> jax.Array:
+        return self._dict()[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self._dict()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._dict()))
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __repr__(self) -> str:
+        return repr(self._dict())
 
 
 # ----------------------------------------------------------------------------- Optimizer
@@ -365,10 +397,33 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._state: list = []  # per flat parameter: a PyTorch-layout dict (per group: optax state)
         self._live: list[bool] = []  # per flat parameter: PyTorch would hold its state by now
+        self._param_states: dict[int, _ParamState] = {}  # flat index -> `state[p]`
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    @property
+    def _state(self) -> list:
+        """Per flat parameter a PyTorch-layout dict (per group: optax state). After an
+        `axon.jit` call it is a `HeldTree` handle until first read (see `StateCell`)."""
+        state = self._state_value
+        if type(state) is HeldTree:
+            state = self._state_value = state.take()
+        return state
+
+    @_state.setter
+    def _state(self, value) -> None:
+        old = self.__dict__.get("_state_value")
+        if type(old) is HeldTree:
+            old.cell.dirty = True
+        self._state_value = value
+
+    def __getstate__(self) -> dict:
+        """For copy and pickle: the state itself, never a handle into axon.jit's cell."""
+        state = dict(self.__dict__)
+        state["_state_value"] = self._state
+        return state
 
     # ------------------------------------------------------------------ subclass contract
     @staticmethod

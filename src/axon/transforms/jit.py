@@ -33,10 +33,10 @@ from itertools import repeat
 import jax
 import numpy as np
 
-from axon import _structure
+from axon import _random, _structure
 from axon._errors import describe
 from axon.autograd import variable
-from axon.autograd.variable import GradPack, Variable, unpacked
+from axon.autograd.variable import GradPack, Held, HeldTree, StateCell, Variable, unpacked
 from axon.nn.module import Module
 from axon.transforms.state import (
     ItemSlot,
@@ -100,13 +100,19 @@ class _Entry:
         "treedef",
         "sharing",
         "layout",
-        "written",
+        "cell",
+        "holds",
+        "direct",
+        "cell_limits",
         "kept_values",
+        "hyper_dicts",
+        "hyper_keys",
         "owners",
         "names",
         "last_raw",
         "last_kept",
         "pack_owners",
+        "packs",
     )
 
     def __init__(self, slots, static, modules, objects, spec):
@@ -123,11 +129,22 @@ class _Entry:
         self.kept = [i for i, k in enumerate(kept) if k]
         # How the carried state was last flattened (set by the first call), and its layout id.
         self.treedef = self.sharing = self.layout = None
-        # (ids, sharing) of the flat state the last call wrote back: a next call that finds the
-        # very same arrays in the slots knows how they share without working it out again.
-        self.written: tuple | None = None
-        # (positions in `kept`, slot indices) of the kept slots read even when .grads are not.
+        # The StateCell the slots hold handles into since the last call (see `_hold`), and for
+        # that call's layout: how each carried slot is held, the slots written directly (module
+        # array attributes, as (owners, names, unique indices, values written)) and the
+        # reference counts of the cell's values that nothing else holds (see `_copy_held`).
+        self.cell = None
+        self.holds: dict = {}
+        self.direct: tuple | None = None
+        self.cell_limits: list | None = None
+        # (positions in `kept`, slot indices) of the kept slots read even when .grads are not:
+        # param-group hyper-parameters (read as `dict[key]` by one `map`) and the stream, last.
         self.kept_values = [(k, i) for k, i in enumerate(self.kept) if not self.is_grad[i]]
+        items = [slots[i] for _, i in self.kept_values[:-1]]
+        if not all(type(s) is ItemSlot for s in items) or type(slots[-1]) is not RngSlot:
+            raise RuntimeError("axon.jit: expected param-group entries, then the stream")
+        self.hyper_dicts = [s.owner for s in items]
+        self.hyper_keys = [s.name for s in items]
         # The carried slots are all attributes: read and written by `map` over these two lists,
         # so that a call runs no Python code per slot.
         self.owners = [slots[i].owner for i in self.carried]
@@ -137,6 +154,7 @@ class _Entry:
         self.last_raw: list | None = None
         self.last_kept: list | None = None
         self.pack_owners: dict = {}  # layout id -> per packed buffer, the Variables it fills
+        self.packs: dict = {}  # layout id -> the GradPacks the last call handed out
 
 
 class CompiledFunction:
@@ -184,15 +202,19 @@ class CompiledFunction:
         # The carried state as one flat list of arrays, each distinct array once: slots that
         # share an array (say the step count of every parameter of an optimizer group) share
         # one input, and get one output back.
-        state = _as_written(entry)
-        if state is not None:  # the slots hold exactly what the last call wrote back
-            treedef, sharing = entry.treedef, entry.written[1]
-            unique = state if sharing is None else list(sharing.take_firsts(state))
+        cell = entry.cell
+        if cell is not None and not cell.dirty and _direct_hold(entry.direct):
+            # The slots still hold the handles the last call left: its results are the state.
+            unique, sharing, treedef = cell.values, entry.sharing, entry.treedef
+            if self.donate:
+                _copy_held(unique, None, entry.cell_limits)
         else:
+            if cell is not None:
+                _release(entry)
             state, treedef = jax.tree.flatten(list(map(getattr, entry.owners, entry.names)))
             unique, sharing = _unique(state, entry.sharing)
-        if self.donate:
-            _copy_held(unique, sharing)
+            if self.donate:
+                _copy_held(unique, sharing)
         if (
             entry.treedef is None
             or (treedef is not entry.treedef and treedef != entry.treedef)
@@ -210,7 +232,10 @@ class CompiledFunction:
         kept = (
             _kept_inputs(entry)
             if unread
-            else [_device(unpacked(slots[i].get())) for i in entry.kept]
+            else [
+                unpacked(slots[i].get()) if entry.is_grad[i] else _device(slots[i].get())
+                for i in entry.kept
+            ]
         )
         self._current = (entry, leaves, unread)
         try:
@@ -221,20 +246,61 @@ class CompiledFunction:
             return self(*args, **kwargs)
         finally:
             self._current = None
-        out_treedef, out_sharing, same_tree = self._out_layouts[static]
-        new_state = new_unique if out_sharing is None else out_sharing.spread(new_unique)
-        list(map(_set, entry.owners, entry.names, out_treedef.unflatten(new_state)))
-        for i, value in new_kept.items():
-            slots[i].set(value)
+        if entry.cell is not None and not entry.cell.dirty and static in entry.holds:
+            entry.cell.values = new_unique  # every handle now reads the new state
+            direct = entry.direct
+            if direct is not None:
+                values = list(map(new_unique.__getitem__, direct[2]))
+                list(map(_set, direct[0], direct[1], values))
+                entry.direct = (direct[0], direct[1], direct[2], values)
+        else:
+            self._hold(entry, static, new_unique)
+        if new_kept:
+            _orphan([slots[i].owner for i in new_kept if entry.is_grad[i]])
+            for i, value in new_kept.items():
+                slots[i].set(value)
         if packs:
             _write_packs(entry, static, packs, self._packs[static])
-        entry.written = (list(map(id, new_state)), out_sharing) if same_tree else None
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
         for opt, stepped in zip(entry.optimizers, self._stepped[static], strict=True):
             if any(stepped) and not all(opt._live):
                 opt._live = [a or b for a, b in zip(opt._live, stepped, strict=True)]
         return out
+
+    def _hold(self, entry: _Entry, static: int, new_unique: list) -> None:
+        """Write a call's new carried state into the slots as handles into a fresh StateCell:
+        each Parameter's `.data` a `Held`, each optimizer's state a `HeldTree`, module array
+        attributes their values. Later calls then swap `cell.values` instead (see `__call__`),
+        as long as nothing else writes a slot (which sets `cell.dirty`)."""
+        holds = entry.holds.get(static)
+        if holds is None:
+            holds = entry.holds[static] = _holds(entry, *self._out_layouts[static])
+        kinds, direct_indices, holdable = holds
+        cell = StateCell(new_unique)
+        for owner, name, (kind, where) in zip(entry.owners, entry.names, kinds, strict=True):
+            if kind is Held:
+                owner.data = Held(cell, where)  # the setter marks any other cell dirty
+            elif kind is HeldTree:
+                owner._state = HeldTree(cell, *where)
+            elif kind is _DIRECT:
+                _set(owner, name, new_unique[where])
+            else:  # not a single array: written whole, and read again by the next call
+                _set(owner, name, kind.unflatten([new_unique[j] for j in where]))
+        entry.cell = cell
+        cell.dirty = not holdable
+        if direct_indices:
+            owners = [o for o, (k, _) in zip(entry.owners, kinds, strict=True) if k is _DIRECT]
+            names = [n for n, (k, _) in zip(entry.names, kinds, strict=True) if k is _DIRECT]
+            values = [new_unique[j] for j in direct_indices]
+            entry.direct = (owners, names, direct_indices, values)
+        else:
+            entry.direct = None
+        # A value written directly is also held by its module and by `entry.direct`.
+        counts = [0] * len(new_unique)
+        for j in direct_indices:
+            counts[j] += 2
+        entry.cell_limits = [_BASE_CELL + c for c in counts]
 
     def _split(self, args, kwargs):
         """Leaves of the arguments, a hashable spec of their structure and static values, the
@@ -343,8 +409,11 @@ class CompiledFunction:
             # reuses each donated input buffer for its own new value (another order costs copies).
             new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
             new_unique, out_sharing = _unique(new_state)
-            # (a layout id fixes the input tree, so whether the output tree equals it is fixed)
-            self._out_layouts[static] = (out_treedef, out_sharing, out_treedef == entry.treedef)
+            # (a layout id fixes the input, so whether the output is laid out alike is fixed)
+            in_pattern = None if entry.sharing is None else entry.sharing.pattern
+            out_pattern = None if out_sharing is None else out_sharing.pattern
+            same = out_treedef == entry.treedef and out_pattern == in_pattern
+            self._out_layouts[static] = (out_treedef, out_sharing, same)
             new_kept = {}
             for i in entry.kept:
                 value = slots[i].get()
@@ -455,26 +524,64 @@ def jit(
 _set = object.__setattr__  # writes a slot without Module.__setattr__'s registration logic
 
 
-def _as_written(entry: _Entry) -> list | None:
-    """The flat carried state, if the slots still hold exactly the arrays the last call wrote
-    back (same objects, in the same containers), else None. Flattening against the known tree
-    (`flatten_up_to`) skips re-deriving the structure; it takes whatever sits at a leaf position
-    as a leaf, so the identity check is what makes the answer exact."""
-    if entry.written is None:
-        return None
-    try:
-        state = entry.treedef.flatten_up_to(list(map(getattr, entry.owners, entry.names)))
-    except ValueError:  # a container changed shape (a key added, a list grown)
-        return None
-    return state if entry.written[0] == list(map(id, state)) else None
+_DIRECT = object()  # how `_hold` writes a module's array attribute: its value itself
+
+
+def _holds(entry: _Entry, out_treedef, out_sharing, same_tree: bool) -> tuple:
+    """How `_hold` writes each carried slot of a call with this output layout: `(kinds,
+    direct indices, holdable)`. A kind is `(Held, unique index)` for a Variable's data,
+    `(HeldTree, (treedef, unique indices))` for an optimizer's state, `(_DIRECT, unique index)`
+    for another single array and `(treedef, unique indices)` for anything else. `holdable`:
+    the next call may take its state from the cell, since it is laid out as this call's input
+    was (same tree, same sharing) and every slot is held by a handle or written directly."""
+    pattern = range(out_treedef.num_leaves) if out_sharing is None else out_sharing.pattern
+    kinds, direct, start, holdable = [], [], 0, same_tree
+    for owner, name, child in zip(entry.owners, entry.names, out_treedef.children(), strict=True):
+        indices = tuple(pattern[start : start + child.num_leaves])
+        start += child.num_leaves
+        leaf = child.num_nodes == 1 and child.num_leaves == 1
+        if leaf and isinstance(owner, Variable) and name == "data":
+            kinds.append((Held, indices[0]))
+        elif name == "_state" and _is_optimizer(owner):
+            kinds.append((HeldTree, (child, indices)))
+        elif leaf:
+            kinds.append((_DIRECT, indices[0]))
+            direct.append(indices[0])
+        else:
+            kinds.append((child, indices))
+            holdable = False
+    return kinds, direct, holdable
+
+
+def _direct_hold(direct: tuple | None) -> bool:
+    """Whether the slots `_hold` wrote directly still hold the very values it wrote."""
+    return direct is None or all(map(operator.is_, map(getattr, direct[0], direct[1]), direct[3]))
+
+
+def _release(entry: _Entry) -> None:
+    """Put plain values back in every slot that still holds a handle into the entry's cell, and
+    drop the cell's values: the next read then sees the slots as they were before handles."""
+    cell, entry.cell = entry.cell, None
+    values = cell.values
+    for owner, name in zip(entry.owners, entry.names, strict=True):
+        if name == "data" and isinstance(owner, Variable):
+            held = owner._data
+            if type(held) is Held and held.cell is cell:
+                owner._data = values[held.index]
+        elif name == "_state" and _is_optimizer(owner):
+            held = owner.__dict__.get("_state_value")
+            if type(held) is HeldTree and held.cell is cell:
+                owner._state_value = held.treedef.unflatten([values[j] for j in held.indices])
+    cell.values = None
+    cell.dirty = True
 
 
 def _kept_inputs(entry: _Entry) -> list:
     """The kept inputs of a step that never reads `.grad`: None for each `.grad`, device values
     for the rest (lr, betas, the stream key). They are converted again only when a raw value is
     not the very object the last call converted."""
-    slots = entry.slots
-    raw = [slots[i].get() for _, i in entry.kept_values]
+    raw = list(map(operator.getitem, entry.hyper_dicts, entry.hyper_keys))
+    raw.append(_random.get_key_data())
     if entry.last_raw is None or not all(map(operator.is_, raw, entry.last_raw)):
         kept = [None] * len(entry.kept)
         for (k, _), value in zip(entry.kept_values, raw, strict=True):
@@ -484,14 +591,31 @@ def _kept_inputs(entry: _Entry) -> list:
 
 
 def _write_packs(entry: _Entry, static: int, packs: list, layouts: list) -> None:
-    """Give each Variable whose new `.grad` came back in a packed buffer its `(pack, index)`."""
+    """Give each Variable whose new `.grad` came back in a packed buffer its `(pack, index)`,
+    or, when the last call's packs still have all their Variables, just refill those."""
+    live = entry.packs.get(static)
+    if live is not None and all(pack.intact for pack in live):
+        list(map(GradPack.refill, live, packs))
+        return
     owners = entry.pack_owners.get(static)
     if owners is None:
         owners = [[entry.slots[i].owner for i in indices] for indices, _ in layouts]
         entry.pack_owners[static] = owners
+    live = []
     for buffer, (_, layout), variables in zip(packs, layouts, owners, strict=True):
+        _orphan(variables)
         pack = GradPack(buffer, layout)
         list(map(_set, variables, repeat("_grad"), zip(repeat(pack), range(len(variables)))))
+        live.append(pack)
+    entry.packs[static] = live
+
+
+def _orphan(variables) -> None:
+    """Before `variables` get new `.grad`s behind the setter's back: the packs they leave are
+    no longer intact."""
+    for v in variables:
+        if type(v._grad) is tuple:
+            v._grad[0].intact = False
 
 
 def _pack_grads(new_kept: dict, is_grad: list) -> tuple[list, list]:
@@ -587,12 +711,13 @@ def _unique(leaves: list, known: _Sharing | None = None) -> tuple[list, _Sharing
     return [leaves[k] for k in firsts], _Sharing(tuple(pattern), counts, firsts)
 
 
-def _copy_held(unique: list, sharing: _Sharing | None) -> None:
+def _copy_held(unique: list, sharing: _Sharing | None, limits: list | None = None) -> None:
     """In place: replace each array that something besides its slots holds (a state dict you
     kept, another model, a saved graph) by a copy, since donation deletes the buffer under
     every holder. The usual call, where nothing else holds any, is one list comparison."""
     refs = _refcounts(unique)
-    limits = _limits(sharing, len(unique))
+    if limits is None:
+        limits = _limits(sharing, len(unique))
     if refs == limits:
         return
     for j, (count, limit) in enumerate(zip(refs, limits, strict=True)):
@@ -634,7 +759,14 @@ def _calibrate(shared: bool) -> int:
     return _refcounts(unique)[0] - (2 * sharing.counts[0] if shared else 2)
 
 
+def _calibrate_cell() -> int:
+    """What `_refcounts` reports for an array that only a StateCell's values hold."""
+    cell = StateCell([jax.numpy.zeros(())])
+    return _refcounts(cell.values)[0]
+
+
 _BASE, _BASE_SHARED = _calibrate(False), _calibrate(True)
+_BASE_CELL = _calibrate_cell()
 
 _SCALARS: dict = {}
 
