@@ -631,3 +631,87 @@ def test_a_second_optimizer_through_a_compiled_step_lists_its_state():
     assert fast.num_compiles == 1
     assert sorted(opt_b.state_dict()["state"]) == sorted(opt_a.state_dict()["state"])
     assert len(opt_b.state_dict()["state"]) == len(b.parameters())
+
+
+# ----------------------------------------------------------------------------- the state cell
+def plain(seed=0):
+    """A model without buffers or dropout, and its Adam: the steady-state path applies."""
+    axon.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    return model, optim.Adam(model.parameters(), lr=1e-2)
+
+
+def test_after_a_call_the_slots_hold_handles_into_one_cell():
+    variable = importlib.import_module("axon.autograd.variable")
+    model, opt = plain()
+    fast = axon.jit(step)
+    x, y = data()
+    for _ in range(2):
+        fast(model, opt, x, y)
+    held = [p._data for p in model.parameters()]
+    assert all(type(h) is variable.Held for h in held)
+    cell = held[0].cell
+    assert all(h.cell is cell for h in held) and not cell.dirty
+    assert type(opt._state_value) is variable.HeldTree and opt._state_value.cell is cell
+    assert fast._steady is not None  # the next call takes the short way
+    model[0].weight.data = model[0].weight.data * 1.0  # any other write marks the cell dirty
+    assert cell.dirty
+
+
+@pytest.mark.parametrize(
+    "between",
+    ["nothing", "write data", "read optimizer state", "set grad", "load state dict"],
+)
+def test_steady_steps_equal_eager_whatever_happens_between_them(between):
+    (model, opt), (eager, opt_eager) = plain(), plain()
+    fast = axon.jit(step)
+    x, y = data()
+    saved = [None, None]
+    for k in range(4):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+        if k == 1:
+            saved = [copy.deepcopy(m.state_dict()) for m in (model, eager)]
+        for m, o in ((model, opt), (eager, opt_eager)):
+            w = m[2].weight
+            if between == "write data":
+                w.data = w.data * 0.5
+            elif between == "read optimizer state":
+                assert float(o.state[w]["step"]) == k + 1
+            elif between == "set grad":
+                w.grad = None
+            elif between == "load state dict" and k == 2:
+                m.load_state_dict(saved[0] if m is model else saved[1])
+    assert_same_state(model, eager)
+    for p, q in zip(model.parameters(), eager.parameters(), strict=True):
+        assert_close(opt.state[p]["exp_avg"], opt_eager.state[q]["exp_avg"], jnp.float32)
+    assert fast.num_compiles == 1
+
+
+def test_one_compiled_step_alternating_between_two_models():
+    (a, opt_a), (b, opt_b) = plain(0), plain(1)
+    (a_eager, opt_a_eager), (b_eager, opt_b_eager) = plain(0), plain(1)
+    fast = axon.jit(step)
+    x, y = data()
+    for _ in range(3):
+        fast(a, opt_a, x, y)
+        fast(b, opt_b, x, y)
+        step(a_eager, opt_a_eager, x, y)
+        step(b_eager, opt_b_eager, x, y)
+    assert_same_state(a, a_eager)
+    assert_same_state(b, b_eager)
+    assert fast.num_compiles == 1
+
+
+def test_an_error_inside_a_steady_step_leaves_the_state_usable():
+    (model, opt), (eager, opt_eager) = plain(), plain()
+    fast = axon.jit(step)
+    x, y = data()
+    for _ in range(2):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    with pytest.raises(ValueError, match="Linear"):
+        fast(model, opt, x[:, :4], y)  # a new shape traces again, and the trace fails
+    fast(model, opt, x, y)
+    step(eager, opt_eager, x, y)
+    assert_same_state(model, eager)

@@ -105,6 +105,7 @@ class _Entry:
         "direct",
         "cell_limits",
         "kept_values",
+        "unread",
         "hyper_dicts",
         "hyper_keys",
         "owners",
@@ -137,6 +138,7 @@ class _Entry:
         self.holds: dict = {}
         self.direct: tuple | None = None
         self.cell_limits: list | None = None
+        self.unread = True  # the step never reads incoming .grads (as far as traces showed)
         # (positions in `kept`, slot indices) of the kept slots read even when .grads are not:
         # param-group hyper-parameters (read as `dict[key]` by one `map`) and the stream, last.
         self.kept_values = [(k, i) for k, i in enumerate(self.kept) if not self.is_grad[i]]
@@ -180,7 +182,11 @@ class CompiledFunction:
         self._packs: dict = {}  # that -> per packed buffer, (its .grad slots, GradPack layout)
         self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
         self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
+        self._specs: dict = {}  # spec -> itself: equal specs are one object
         self._current = None
+        # (entry, argument types, stateful arguments, their picker, the arrays' picker,
+        # structure version) of the last call, when the next one may take the short way.
+        self._steady: tuple | None = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
         )
@@ -188,8 +194,33 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
+        steady = self._steady
+        if steady is not None and not kwargs:
+            entry, types, objects, pick_objects, pick_arrays, version = steady
+            cell = entry.cell
+            if (
+                not cell.dirty
+                and version == _structure.version
+                and tuple(map(type, args)) == types
+                and pick_objects(args) == objects
+                and (entry.direct is None or _direct_hold(entry.direct))
+                and (not entry.opt_checks or checks_hold(entry.opt_checks))
+            ):
+                # The same objects as the last call, whose handles the slots still hold: the
+                # cell's values are the state, and nothing else needs to be worked out.
+                unique = cell.values
+                if self.donate:
+                    _copy_held(unique, None, entry.cell_limits)
+                kept, dynamic = _kept_inputs(entry), list(pick_arrays(args))
+                return self._run(entry, args, unique, kept, dynamic, args, kwargs)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        """A call that finds its entry and reads its state the long way."""
+        self._steady = None
         leaves, spec, stateful, dynamic = self._split(args, kwargs)
-        key = (spec, tuple(map(id, stateful)), _structure.version)
+        # (specs are interned, and each entry holds its own: an id names one spec while cached)
+        key = (id(spec), tuple(map(id, stateful)), _structure.version)
         entry = self._entries.get(key)
         if entry is not None and entry.opt_checks and not checks_hold(entry.opt_checks):
             entry = None  # a param group's fixed settings changed (say nesterov, or lr 0 -> x)
@@ -224,30 +255,52 @@ class CompiledFunction:
             layout = (entry.static, treedef, pattern)
             entry.layout = self._layouts.setdefault(layout, len(self._layouts))
             entry.treedef, entry.sharing = treedef, sharing
-        static = entry.layout
         # A step that overwrites .grad before reading it gets no incoming gradients at all. Until
         # a trace has shown which kind of step this is, assume that kind; a trace that then
         # reads a withheld gradient is abandoned and redone with the gradients (`_Withheld`).
-        unread = self._grads_unread.get(entry.static, True)
+        entry.unread = self._grads_unread.get(entry.static, True)
         kept = (
             _kept_inputs(entry)
-            if unread
+            if entry.unread
             else [
                 unpacked(slots[i].get()) if entry.is_grad[i] else _device(slots[i].get())
                 for i in entry.kept
             ]
         )
-        self._current = (entry, leaves, unread)
+        out = self._run(entry, leaves, unique, kept, dynamic, args, kwargs)
+        entry.unread = self._grads_unread.get(entry.static, True)  # (a trace may have told)
+        kinds = self._kinds.get(tuple(map(type, args))) if not kwargs else None
+        if entry.unread and entry.cell is not None and not entry.cell.dirty and kinds:
+            # The next call with the same objects can skip all of the above (`__call__`).
+            spec, pick_objects, pick_arrays = kinds
+            if spec is entry.spec:
+                types = tuple(map(type, args))
+                version = _structure.version
+                self._steady = (
+                    entry,
+                    types,
+                    pick_objects(args),
+                    pick_objects,
+                    pick_arrays,
+                    version,
+                )
+        return out
+
+    def _run(self, entry: _Entry, leaves, unique, kept, dynamic, args, kwargs):
+        """Call the compiled program and write its results back."""
+        static = entry.layout
+        self._current = (entry, leaves, entry.unread)
         try:
             new_unique, new_kept, packs, out = self._jitted(static, unique, kept, dynamic)
         except _Withheld:
             self._grads_unread[entry.static] = False
             self._current = None
-            return self(*args, **kwargs)
+            return self._call(args, kwargs)
         finally:
             self._current = None
-        if entry.cell is not None and not entry.cell.dirty and static in entry.holds:
-            entry.cell.values = new_unique  # every handle now reads the new state
+        cell = entry.cell
+        if cell is not None and not cell.dirty and static in entry.holds:
+            cell.values = new_unique  # every handle now reads the new state
             direct = entry.direct
             if direct is not None:
                 values = list(map(new_unique.__getitem__, direct[2]))
@@ -256,6 +309,7 @@ class CompiledFunction:
         else:
             self._hold(entry, static, new_unique)
         if new_kept:
+            slots = entry.slots
             _orphan([slots[i].owner for i in new_kept if entry.is_grad[i]])
             for i, value in new_kept.items():
                 slots[i].set(value)
@@ -263,8 +317,9 @@ class CompiledFunction:
             _write_packs(entry, static, packs, self._packs[static])
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
-        for opt, stepped in zip(entry.optimizers, self._stepped[static], strict=True):
-            if any(stepped) and not all(opt._live):
+        for k, stepped in self._stepped[static]:
+            opt = entry.optimizers[k]
+            if not all(opt._live):
                 opt._live = [a or b for a, b in zip(opt._live, stepped, strict=True)]
         return out
 
@@ -309,7 +364,7 @@ class CompiledFunction:
             kinds = self._kinds.get(tuple(map(type, args)))
             if kinds is not None:
                 spec, objects, arrays = kinds
-                return list(args), spec, [args[i] for i in objects], [args[i] for i in arrays]
+                return args, spec, objects(args), list(arrays(args))
         leaves, spec, stateful = [], [], []
         named = [(i, a, i in self.static_argnums) for i, a in enumerate(args)]
         named += [(k, v, k in self.static_argnames) for k, v in kwargs.items()]
@@ -340,11 +395,14 @@ class CompiledFunction:
             leaves.extend(sub)
             spec.append((name, treedef, tuple(kinds)))
         spec = tuple(spec)
+        if len(self._specs) >= 4 * _CACHE_SIZE:
+            self._specs.clear()
+        spec = self._specs.setdefault(spec, spec)
         if plain and len(self._kinds) < _CACHE_SIZE:
             # The split depends only on the argument types here: remember it by them.
-            objects = tuple(i for i, row in enumerate(spec) if row[2] == ("object",))
-            arrays = tuple(i for i, row in enumerate(spec) if row[2] == ("dynamic",))
-            self._kinds[tuple(map(type, args))] = (spec, objects, arrays)
+            objects = [i for i, row in enumerate(spec) if row[2] == ("object",)]
+            arrays = [i for i, row in enumerate(spec) if row[2] == ("dynamic",)]
+            self._kinds[tuple(map(type, args))] = (spec, _picker(objects), _picker(arrays))
         return leaves, spec, stateful, [leaf for leaf in leaves if _is_dynamic(leaf)]
 
     def _entry(self, spec, stateful) -> _Entry:
@@ -404,7 +462,9 @@ class CompiledFunction:
             if read and withheld and any(saved[i] is not None for i in grads):
                 raise _Withheld  # the step reads gradients it was not given: trace again
             self._grads_unread[entry.static] = not read
-            self._stepped[static] = [list(opt._live) for opt in entry.optimizers]
+            self._stepped[static] = [
+                (k, list(opt._live)) for k, opt in enumerate(entry.optimizers) if any(opt._live)
+            ]
             # The carried state comes back first, flat and in the order it went in, so that XLA
             # reuses each donated input buffer for its own new value (another order costs copies).
             new_state, out_treedef = jax.tree.flatten([slots[i].get() for i in entry.carried])
@@ -594,7 +654,7 @@ def _write_packs(entry: _Entry, static: int, packs: list, layouts: list) -> None
     """Give each Variable whose new `.grad` came back in a packed buffer its `(pack, index)`,
     or, when the last call's packs still have all their Variables, just refill those."""
     live = entry.packs.get(static)
-    if live is not None and all(pack.intact for pack in live):
+    if live is not None and all(map(_INTACT, live)):
         list(map(GradPack.refill, live, packs))
         return
     owners = entry.pack_owners.get(static)
@@ -608,6 +668,9 @@ def _write_packs(entry: _Entry, static: int, packs: list, layouts: list) -> None
         list(map(_set, variables, repeat("_grad"), zip(repeat(pack), range(len(variables)))))
         live.append(pack)
     entry.packs[static] = live
+
+
+_INTACT = operator.attrgetter("intact")
 
 
 def _orphan(variables) -> None:
