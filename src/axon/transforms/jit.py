@@ -36,7 +36,15 @@ import numpy as np
 from axon import _random, _structure
 from axon._errors import describe
 from axon.autograd import variable
-from axon.autograd.variable import GradPack, Held, HeldTree, StateCell, Variable, unpacked
+from axon.autograd.variable import (
+    GradPack,
+    Held,
+    HeldTree,
+    StateCell,
+    Variable,
+    _unflatten_variable,
+    unpacked,
+)
 from axon.nn.module import Module
 from axon.transforms.state import (
     ItemSlot,
@@ -181,6 +189,7 @@ class CompiledFunction:
         self._out_layouts: dict = {}  # that -> (treedef, _Sharing, same tree as in) of new state
         self._packs: dict = {}  # that -> per packed buffer, (its .grad slots, GradPack layout)
         self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
+        self._results: dict = {}  # that -> (treedef, which leaves were Variables, just one)
         self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
         self._specs: dict = {}  # spec -> itself: equal specs are one object
         self._current = None
@@ -209,7 +218,7 @@ class CompiledFunction:
                 # The same objects as the last call, whose handles the slots still hold: the
                 # cell's values are the state, and nothing else needs to be worked out.
                 unique = cell.values
-                if self.donate:
+                if self.donate and list(map(_getrefcount, unique)) != entry.cell_limits:
                     _copy_held(unique, None, entry.cell_limits)
                 kept, dynamic = _kept_inputs(entry), list(pick_arrays(args))
                 return self._run(entry, args, unique, kept, dynamic, args, kwargs)
@@ -291,7 +300,7 @@ class CompiledFunction:
         static = entry.layout
         self._current = (entry, leaves, entry.unread)
         try:
-            new_unique, new_kept, packs, out = self._jitted(static, unique, kept, dynamic)
+            new_unique, new_kept, packs, results = self._jitted(static, unique, kept, dynamic)
         except _Withheld:
             self._grads_unread[entry.static] = False
             self._current = None
@@ -314,14 +323,23 @@ class CompiledFunction:
             for i, value in new_kept.items():
                 slots[i].set(value)
         if packs:
-            _write_packs(entry, static, packs, self._packs[static])
+            live = entry.packs.get(static)
+            if live is not None and all(map(_INTACT, live)):
+                list(map(GradPack.refill, live, packs))  # the Variables hold these packs still
+            else:
+                _write_packs(entry, static, packs, self._packs[static])
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
         for k, stepped in self._stepped[static]:
             opt = entry.optimizers[k]
             if not all(opt._live):
                 opt._live = [a or b for a, b in zip(opt._live, stepped, strict=True)]
-        return out
+        tree, marks, one_variable = self._results[static]
+        if one_variable:  # the usual result: the loss
+            return _detached(results[0])
+        return tree.unflatten(
+            [_detached(r) if m else r for r, m in zip(results, marks, strict=True)]
+        )
 
     def _hold(self, entry: _Entry, static: int, new_unique: list) -> None:
         """Write a call's new carried state into the slots as handles into a fresh StateCell:
@@ -484,7 +502,12 @@ class CompiledFunction:
                     new_kept[i] = value
             packs, self._packs[static] = _pack_grads(new_kept, entry.is_grad)
             self.num_compiles += 1
-            return new_unique, new_kept, packs, _detach(out)
+            # The result crosses as arrays; `_run` makes Variables of those that were.
+            leaves, tree = jax.tree.flatten(out, is_leaf=_is_variable)
+            marks = [isinstance(leaf, Variable) for leaf in leaves]
+            self._results[static] = (tree, marks, marks == [True] and tree.num_nodes == 1)
+            leaves = [leaf.data if m else leaf for leaf, m in zip(leaves, marks, strict=True)]
+            return new_unique, new_kept, packs, leaves
         finally:
             variable.GRAD_WATCH = outer_watch
             for opt, live in zip(entry.optimizers, live_before, strict=True):
@@ -651,12 +674,7 @@ def _kept_inputs(entry: _Entry) -> list:
 
 
 def _write_packs(entry: _Entry, static: int, packs: list, layouts: list) -> None:
-    """Give each Variable whose new `.grad` came back in a packed buffer its `(pack, index)`,
-    or, when the last call's packs still have all their Variables, just refill those."""
-    live = entry.packs.get(static)
-    if live is not None and all(map(_INTACT, live)):
-        list(map(GradPack.refill, live, packs))
-        return
+    """Give each Variable whose new `.grad` came back in a packed buffer its `(pack, index)`."""
     owners = entry.pack_owners.get(static)
     if owners is None:
         owners = [[entry.slots[i].owner for i in indices] for indices, _ in layouts]
@@ -703,12 +721,19 @@ def _pack_grads(new_kept: dict, is_grad: list) -> tuple[list, list]:
 
 
 def _detach(out):
-    """Variables in the result become plain (no-grad) Variables; jit returns their data."""
+    """Variables in `out` become plain (no-grad) Variables of their data."""
     return jax.tree.map(
-        lambda v: Variable(v.data) if isinstance(v, Variable) else v,
-        out,
-        is_leaf=lambda v: isinstance(v, Variable),
+        lambda v: Variable(v.data) if isinstance(v, Variable) else v, out, is_leaf=_is_variable
     )
+
+
+def _detached(data) -> Variable:
+    """A result that was a Variable in the traced function: a Variable that needs no grad."""
+    return _unflatten_variable(Variable, False, (data,))
+
+
+def _is_variable(x) -> bool:
+    return isinstance(x, Variable)
 
 
 class _Sharing:
@@ -788,8 +813,11 @@ def _copy_held(unique: list, sharing: _Sharing | None, limits: list | None = Non
             unique[j] = unique[j].copy()
 
 
+_getrefcount = sys.getrefcount
+
+
 def _refcounts(unique: list) -> list[int]:
-    return list(map(sys.getrefcount, unique))
+    return list(map(_getrefcount, unique))
 
 
 _LIMITS: dict[int, list[int]] = {}
