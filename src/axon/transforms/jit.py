@@ -221,7 +221,7 @@ class CompiledFunction:
                 if self.donate and list(map(_getrefcount, unique)) != entry.cell_limits:
                     _copy_held(unique, None, entry.cell_limits)
                 kept, dynamic = _kept_inputs(entry), list(pick_arrays(args))
-                return self._run(entry, args, unique, kept, dynamic, args, kwargs)
+                return self._run(entry, args, unique, kept, dynamic, args, kwargs, steady=True)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
@@ -295,8 +295,10 @@ class CompiledFunction:
                 )
         return out
 
-    def _run(self, entry: _Entry, leaves, unique, kept, dynamic, args, kwargs):
-        """Call the compiled program and write its results back."""
+    def _run(self, entry: _Entry, leaves, unique, kept, dynamic, args, kwargs, steady=False):
+        """Call the compiled program and write its results back. `steady`: the call took the
+        short way, so the optimizers' `_live` marks are as the last call of the entry left
+        them (anything that changes them also marks the cell dirty)."""
         static = entry.layout
         self._current = (entry, leaves, entry.unread)
         try:
@@ -330,7 +332,7 @@ class CompiledFunction:
                 _write_packs(entry, static, packs, self._packs[static])
         # Parameters that stepped now hold state PyTorch lists in state_dict(); a trace marks
         # them on the optimizer it ran with, so replay that on whichever optimizer this call got.
-        for k, stepped in self._stepped[static]:
+        for k, stepped in () if steady else self._stepped[static]:
             opt = entry.optimizers[k]
             if not all(opt._live):
                 opt._live = [a or b for a, b in zip(opt._live, stepped, strict=True)]
