@@ -756,3 +756,27 @@ def test_results_keep_their_structure_and_variables_come_back_without_grad(resul
         assert_close(twice, 2.0 * expected, jnp.float32)
     if result in ("dict", "tuple"):
         assert loss is not None and twice is not None
+
+
+def test_switching_between_compiled_functions_copies_nothing(monkeypatch):
+    """A second compiled function on the same objects takes their state over from the first's
+    cell without copying it (the cell is emptied first, so only the slots hold the arrays)."""
+    jit_module = importlib.import_module("axon.transforms.jit")
+    model, opt = plain()
+    eager, opt_eager = plain()
+    x, y = data()
+    train, train_again = axon.jit(step), axon.jit(step)
+    copied = []
+    real = jit_module._copy_held
+
+    def counting(unique, *rest):
+        before = list(map(id, unique))
+        real(unique, *rest)
+        copied.append(sum(a != id(b) for a, b in zip(before, unique, strict=True)))
+
+    monkeypatch.setattr(jit_module, "_copy_held", counting)
+    for fast in (train, train, train_again, train_again, train, train_again):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    assert sum(copied) == 0
+    assert_same_state(model, eager)

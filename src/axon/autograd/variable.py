@@ -483,12 +483,14 @@ class StateCell:
     Writing back into every slot after each call costs Python work per slot, so instead the
     slots get `Held(cell, index)` handles once and each call swaps `values`. Any other write to
     such a slot replaces its handle and sets `dirty`: the next call then reads every slot again.
+    `holders` lists the objects given handles, so that the cell can be emptied (see
+    `axon.transforms.jit._release`).
     """
 
-    __slots__ = ("values", "dirty")
+    __slots__ = ("values", "dirty", "holders")
 
-    def __init__(self, values: list):
-        self.values, self.dirty = values, False
+    def __init__(self, values: list, holders: list):
+        self.values, self.dirty, self.holders = values, False, holders
 
 
 class Held:

@@ -249,8 +249,11 @@ class CompiledFunction:
             if self.donate:
                 _copy_held(unique, None, entry.cell_limits)
         else:
-            if cell is not None:
-                _release(entry)
+            # Handles into any cell (this entry's, or another compiled function's that last
+            # stepped the same objects) give way to plain values before the slots are read.
+            for held in _cells(entry):
+                _release(held)
+            entry.cell = None
             state, treedef = jax.tree.flatten(list(map(getattr, entry.owners, entry.names)))
             unique, sharing = _unique(state, entry.sharing)
             if self.donate:
@@ -352,7 +355,8 @@ class CompiledFunction:
         if holds is None:
             holds = entry.holds[static] = _holds(entry, *self._out_layouts[static])
         kinds, direct_indices, holdable = holds
-        cell = StateCell(new_unique)
+        holders = [o for o, (k, _) in zip(entry.owners, kinds, strict=True) if k in _HANDLES]
+        cell = StateCell(new_unique, holders)
         for owner, name, (kind, where) in zip(entry.owners, entry.names, kinds, strict=True):
             if kind is Held:
                 owner.data = Held(cell, where)  # the setter marks any other cell dirty
@@ -610,6 +614,7 @@ _set = object.__setattr__  # writes a slot without Module.__setattr__'s registra
 
 
 _DIRECT = object()  # how `_hold` writes a module's array attribute: its value itself
+_HANDLES = (Held, HeldTree)
 
 
 def _holds(entry: _Entry, out_treedef, out_sharing, same_tree: bool) -> tuple:
@@ -643,22 +648,34 @@ def _direct_hold(direct: tuple | None) -> bool:
     return direct is None or all(map(operator.is_, map(getattr, direct[0], direct[1]), direct[3]))
 
 
-def _release(entry: _Entry) -> None:
-    """Put plain values back in every slot that still holds a handle into the entry's cell, and
-    drop the cell's values: the next read then sees the slots as they were before handles."""
-    cell, entry.cell = entry.cell, None
+def _release(cell: StateCell) -> None:
+    """Put plain values back in every slot that still holds a handle into `cell`, and empty
+    the cell: afterwards only the slots hold those arrays, which `_copy_held` counts on."""
     values = cell.values
-    for owner, name in zip(entry.owners, entry.names, strict=True):
-        if name == "data" and isinstance(owner, Variable):
+    if values is None:
+        return
+    for owner in cell.holders:
+        if isinstance(owner, Variable):
             held = owner._data
             if type(held) is Held and held.cell is cell:
                 owner._data = values[held.index]
-        elif name == "_state" and _is_optimizer(owner):
+        else:
             held = owner.__dict__.get("_state_value")
             if type(held) is HeldTree and held.cell is cell:
                 owner._state_value = held.treedef.unflatten([values[j] for j in held.indices])
-    cell.values = None
-    cell.dirty = True
+    cell.values, cell.holders, cell.dirty = None, [], True
+
+
+def _cells(entry: _Entry) -> set:
+    """The StateCells the entry's slots hold handles into (its own and other entries')."""
+    cells = set()
+    for owner, name in zip(entry.owners, entry.names, strict=True):
+        held = owner.__dict__.get("_state_value") if name == "_state" else None
+        if name == "data" and isinstance(owner, Variable):
+            held = owner._data
+        if type(held) is Held or type(held) is HeldTree:
+            cells.add(held.cell)
+    return cells
 
 
 def _kept_inputs(entry: _Entry) -> list:
@@ -854,7 +871,7 @@ def _calibrate(shared: bool) -> int:
 
 def _calibrate_cell() -> int:
     """What `_refcounts` reports for an array that only a StateCell's values hold."""
-    cell = StateCell([jax.numpy.zeros(())])
+    cell = StateCell([jax.numpy.zeros(())], [])
     return _refcounts(cell.values)[0]
 
 
