@@ -780,3 +780,19 @@ def test_switching_between_compiled_functions_copies_nothing(monkeypatch):
         step(eager, opt_eager, x, y)
     assert sum(copied) == 0
     assert_same_state(model, eager)
+
+
+def test_a_value_read_between_steady_steps_is_not_donated():
+    """Reading through a handle marks the cell as lent, so the next steady call checks the
+    reference counts and copies what the reader still holds instead of donating it."""
+    model, opt = plain()
+    fast = axon.jit(step)
+    x, y = data()
+    for _ in range(2):
+        fast(model, opt, x, y)
+    kept = model[0].weight.data
+    before = np.asarray(kept).copy()
+    fast(model, opt, x, y)
+    assert not kept.is_deleted()
+    np.testing.assert_array_equal(np.asarray(kept), before)
+    assert not np.array_equal(np.asarray(model[0].weight.data), before)  # the model moved on

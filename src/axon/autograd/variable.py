@@ -85,7 +85,9 @@ class Variable:
         """The `jax.Array` value."""
         data = self._data
         if type(data) is Held:  # axon.jit's last call wrote it: its value sits in a StateCell
-            return data.cell.values[data.index]
+            cell = data.cell
+            cell.lent = True
+            return cell.values[data.index]
         return data
 
     @data.setter
@@ -484,13 +486,14 @@ class StateCell:
     slots get `Held(cell, index)` handles once and each call swaps `values`. Any other write to
     such a slot replaces its handle and sets `dirty`: the next call then reads every slot again.
     `holders` lists the objects given handles, so that the cell can be emptied (see
-    `axon.transforms.jit._release`).
+    `axon.transforms.jit._release`). `lent`: a value was read through a handle since `values`
+    was set, so something outside may hold it (before donating, the next call checks).
     """
 
-    __slots__ = ("values", "dirty", "holders")
+    __slots__ = ("values", "dirty", "holders", "lent")
 
     def __init__(self, values: list, holders: list):
-        self.values, self.dirty, self.holders = values, False, holders
+        self.values, self.dirty, self.holders, self.lent = values, False, holders, False
 
 
 class Held:

@@ -218,7 +218,11 @@ class CompiledFunction:
                 # The same objects as the last call, whose handles the slots still hold: the
                 # cell's values are the state, and nothing else needs to be worked out.
                 unique = cell.values
-                if self.donate and list(map(_getrefcount, unique)) != entry.cell_limits:
+                if (
+                    self.donate
+                    and (cell.lent or entry.direct is not None)  # else nothing else has them
+                    and list(map(_getrefcount, unique)) != entry.cell_limits
+                ):
                     _copy_held(unique, None, entry.cell_limits)
                 kept, dynamic = _kept_inputs(entry), list(pick_arrays(args))
                 return self._run(entry, args, unique, kept, dynamic, args, kwargs, steady=True)
@@ -314,7 +318,7 @@ class CompiledFunction:
             self._current = None
         cell = entry.cell
         if cell is not None and not cell.dirty and static in entry.holds:
-            cell.values = new_unique  # every handle now reads the new state
+            cell.values, cell.lent = new_unique, False  # every handle now reads the new state
             direct = entry.direct
             if direct is not None:
                 values = list(map(new_unique.__getitem__, direct[2]))
