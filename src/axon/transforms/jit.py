@@ -666,7 +666,7 @@ def _release(cell: StateCell) -> None:
         else:
             held = owner.__dict__.get("_state_value")
             if type(held) is HeldTree and held.cell is cell:
-                owner._state_value = held.treedef.unflatten([values[j] for j in held.indices])
+                owner._state_value = held.take()
     cell.values, cell.holders, cell.dirty = None, [], True
 
 
