@@ -796,3 +796,20 @@ def test_a_value_read_between_steady_steps_is_not_donated():
     assert not kept.is_deleted()
     np.testing.assert_array_equal(np.asarray(kept), before)
     assert not np.array_equal(np.asarray(model[0].weight.data), before)  # the model moved on
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_a_new_variable_argument_is_not_taken_for_the_last_one(size):
+    """Variables compare elementwise with ==; the steady path must compare arguments by
+    identity, or an equal Variable would be stepped through the previous one's state."""
+
+    def increment(v):
+        v.data = v.data + 1.0
+
+    fast = axon.jit(increment)
+    first, second = axon.Variable(jnp.ones(size)), axon.Variable(jnp.ones(size))
+    fast(first)
+    fast(first)
+    fast(second)
+    np.testing.assert_array_equal(np.asarray(first.data), np.full(size, 3.0))
+    np.testing.assert_array_equal(np.asarray(second.data), np.full(size, 2.0))

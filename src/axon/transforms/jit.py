@@ -211,7 +211,7 @@ class CompiledFunction:
                 not cell.dirty
                 and version == _structure.version
                 and tuple(map(type, args)) == types
-                and pick_objects(args) == objects
+                and all(map(operator.is_, pick_objects(args), objects))  # (== is elementwise)
                 and (entry.direct is None or _direct_hold(entry.direct))
                 and (not entry.opt_checks or checks_hold(entry.opt_checks))
             ):
