@@ -206,3 +206,15 @@ def check_raises(axon_fn: Callable, torch_fn: Callable | None, exc, match: str |
     if torch_fn is not None:
         with pytest.raises(Exception):  # noqa: B017 - torch's exception types vary
             torch_fn()
+
+
+_CROSS_ENTROPY = axon.nn.CrossEntropyLoss()
+
+
+def train_step(model, opt, x, y):
+    """The four-line PyTorch-style step (cross-entropy loss), eager or under `axon.jit`."""
+    opt.zero_grad()
+    loss = _CROSS_ENTROPY(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss

@@ -10,19 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import assert_close
+from helpers import train_step as step
 
 import axon
 from axon import nn, optim
 
 LOSS = nn.CrossEntropyLoss()
-
-
-def step(model, opt, x, y):
-    opt.zero_grad()
-    loss = LOSS(model(x), y)
-    loss.backward()
-    opt.step()
-    return loss
 
 
 def accumulate(model, x, y):

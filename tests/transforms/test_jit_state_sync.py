@@ -17,20 +17,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import assert_close
+from helpers import train_step as step
 
 import axon
 from axon import nn, optim
 
 LOSS = nn.CrossEntropyLoss()
 TOL = dict(rtol=1e-5, atol=1e-6)
-
-
-def step(model, opt, x, y):
-    opt.zero_grad()
-    loss = LOSS(model(x), y)
-    loss.backward()
-    opt.step()
-    return loss
 
 
 def accumulating_step(model, opt, x, y):
@@ -66,6 +59,18 @@ def make(*, bn=False, dropout=0.0, seed=0, bn_momentum=0.1, lr=1e-2, opt=optim.A
 def twins(**kwargs):
     """`(model, opt, eager, opt_eager)`: two equal models with their optimizers."""
     return (*make(**kwargs), *make(**kwargs))
+
+
+def stepped_twins(steps: int, **kwargs):
+    """`twins(**kwargs)` stepped `steps` times, one through `axon.jit(step)` and one eagerly:
+    `(model, opt, eager, opt_eager, fast, (x, y))`."""
+    model, opt, eager, opt_eager = twins(**kwargs)
+    x, y = data()
+    fast = axon.jit(step)
+    for _ in range(steps):
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    return model, opt, eager, opt_eager, fast, (x, y)
 
 
 def data(n=8, seed=0):
@@ -129,11 +134,7 @@ def assert_same(model, opt, eager, opt_eager, **tol) -> None:
 
 # ----------------------------------------------------------------------------- writes between calls
 def test_data_written_between_steps_is_where_the_next_step_starts():
-    model, opt, eager, opt_eager = twins()
-    x, y = data()
-    fast = axon.jit(step)
-    fast(model, opt, x, y)
-    step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(1)
 
     # `.data = new array`: read back at once, and the next step starts from it
     new = {}
@@ -247,12 +248,7 @@ def test_load_state_dict_between_steps_continues_from_the_loaded_state():
 
 
 def test_optimizer_state_written_between_steps_is_used_by_the_next_step():
-    model, opt, eager, opt_eager = twins()
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(2):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(2)
     assert sorted(opt.state[model[0].weight]) == ["exp_avg", "exp_avg_sq", "step"]
 
     # the PyTorch-style mapping: one entry replaced, one derived from its current value
@@ -280,11 +276,7 @@ def test_optimizer_state_written_between_steps_is_used_by_the_next_step():
 def test_optimizer_state_dict_held_across_steps_stays_live():
     """`opt.state[p]` is the live state dict of `p` (as in PyTorch, and as an eager step keeps
     it): a dict taken before a compiled step shows the values after it."""
-    model, opt, eager, opt_eager = twins()
-    x, y = data()
-    fast = axon.jit(step)
-    fast(model, opt, x, y)
-    step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(1)
     held = opt.state[model[0].weight]
     held_eager = opt_eager.state[eager[0].weight]
     for expected_step in (2.0, 3.0):
@@ -517,12 +509,7 @@ def test_two_compiled_functions_and_eager_steps_interleaved_equal_eager():
 
 # ----------------------------------------------------------------------------- copies
 def test_copies_taken_between_steps_hold_the_current_values(tmp_path):
-    model, opt, eager, opt_eager = twins(bn=True)
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(2):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(2, bn=True)
     deep = copy.deepcopy(model)
     pickled, pickled_opt = pickle.loads(pickle.dumps((model, opt)))
     axon.save(model.state_dict(), tmp_path / "model.safetensors")
@@ -626,12 +613,7 @@ def test_reseeding_between_steps_reproduces_eager_dropout():
 
 # ----------------------------------------------------------------------------- plain jax
 def test_jax_transforms_after_compiled_steps_see_the_current_parameters():
-    model, opt, eager, opt_eager = twins()
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(2):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
+    model, opt, eager, opt_eager, fast, (x, y) = stepped_twins(2)
     leaves, leaves_eager = jax.tree.leaves(model), jax.tree.leaves(eager)
     assert len(leaves) == len(leaves_eager) == 4
     for leaf, expected in zip(leaves, leaves_eager, strict=True):
