@@ -218,3 +218,15 @@ def train_step(model, opt, x, y):
     loss.backward()
     opt.step()
     return loss
+
+
+def stepped_twins(make_pair: Callable, batch: tuple, steps: int):
+    """Two `(model, opt)` pairs from `make_pair()`, one stepped `steps` times on `batch` through
+    `axon.jit(train_step)` and one eagerly: `(model, opt, eager, opt_eager, fast, batch)`."""
+    (model, opt), (eager, opt_eager) = make_pair(), make_pair()
+    x, y = batch
+    fast = axon.jit(train_step)
+    for _ in range(steps):
+        fast(model, opt, x, y)
+        train_step(eager, opt_eager, x, y)
+    return model, opt, eager, opt_eager, fast, batch

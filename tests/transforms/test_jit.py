@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,14 +44,7 @@ def data(n=12, seed=0):
 def stepped_twins(steps: int):
     """Two equal models (no dropout), one stepped `steps` times through `axon.jit(step)` and one
     eagerly: `(model, opt, eager, opt_eager, fast, (x, y))`."""
-    model, opt = make(dropout=0.0)
-    eager, opt_eager = make(dropout=0.0)
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(steps):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
-    return model, opt, eager, opt_eager, fast, (x, y)
+    return helpers.stepped_twins(lambda: make(dropout=0.0), data(), steps)
 
 
 def assert_same_state(a: nn.Module, b: nn.Module, atol=1e-6, rtol=1e-5):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import pickle
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,13 +65,7 @@ def twins(**kwargs):
 def stepped_twins(steps: int, **kwargs):
     """`twins(**kwargs)` stepped `steps` times, one through `axon.jit(step)` and one eagerly:
     `(model, opt, eager, opt_eager, fast, (x, y))`."""
-    model, opt, eager, opt_eager = twins(**kwargs)
-    x, y = data()
-    fast = axon.jit(step)
-    for _ in range(steps):
-        fast(model, opt, x, y)
-        step(eager, opt_eager, x, y)
-    return model, opt, eager, opt_eager, fast, (x, y)
+    return helpers.stepped_twins(lambda: make(**kwargs), data(), steps)
 
 
 def data(n=8, seed=0):
