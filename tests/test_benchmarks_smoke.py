@@ -25,49 +25,44 @@ def _load_run():
     return module
 
 
-def _check(
-    results: dict, contenders: set[str], cases=("tiny", "mlp", "cnn", "transformer")
-) -> None:
-    for name in cases:
-        case = results["cases"][name]
-        assert case["status"] == "ok", name
-        assert set(case["contenders"]) == contenders, name
-        for key, c in case["contenders"].items():
-            assert len(c["losses"]) == 2, (name, key)
-            assert all(math.isfinite(v) for v in c["losses"]), (name, key, c["losses"])
-            assert c["loss_ok"], (name, key, c["losses"], case["contenders"]["jax"]["losses"])
-        # A step was taken: the second loss differs from the first.
-        assert case["contenders"]["jax"]["losses"][0] != case["contenders"]["jax"]["losses"][1]
+CASES = ("tiny", "mlp", "cnn", "transformer")
 
 
-def test_smoke_axon_jax_torch(tmp_path, capsys):
+def _check(results: dict, contenders: set[str], case: str) -> None:
+    out = results["cases"][case]
+    assert out["status"] == "ok", case
+    assert set(out["contenders"]) == contenders, case
+    for key, c in out["contenders"].items():
+        assert len(c["losses"]) == 2, (case, key)
+        assert all(math.isfinite(v) for v in c["losses"]), (case, key, c["losses"])
+        assert c["loss_ok"], (case, key, c["losses"], out["contenders"]["jax"]["losses"])
+    # A step was taken: the second loss differs from the first.
+    assert out["contenders"]["jax"]["losses"][0] != out["contenders"]["jax"]["losses"][1]
+
+
+# One test per case, so that the cases' compiles spread over the test workers.
+@pytest.mark.parametrize("case", CASES)
+def test_smoke_axon_jax_torch(case, tmp_path, capsys):
     pytest.importorskip("torch")
     run = _load_run()
+    assert set(run.CASES) == set(CASES)  # every case of the benchmark has its smoke test
     out = tmp_path / "bench.json"
-    results = run.main(
-        [
-            "--smoke",
-            "--cases",
-            "all",
-            "--contenders",
-            "jax,axon-eager,axon-jit,torch",
-            "--json",
-            str(out),
-        ]
-    )
-    _check(results, {"jax", "axon-eager", "axon-jit", "torch"})
+    contenders = "jax,axon-eager,axon-jit,torch"
+    results = run.main(["--smoke", "--cases", case, "--contenders", contenders, "--json", str(out)])
+    _check(results, {"jax", "axon-eager", "axon-jit", "torch"}, case)
     assert "skipped" not in capsys.readouterr().out
     written = json.loads(out.read_text())
     assert written["machine"]["jax"] and written["machine"]["cpu_count"]
-    assert written["cases"]["tiny"]["contenders"]["axon-jit"]["loss_ok"]
+    assert written["cases"][case]["contenders"]["axon-jit"]["loss_ok"]
 
 
-def test_smoke_flax_equinox():
+@pytest.mark.parametrize("case", CASES)
+def test_smoke_flax_equinox(case):
     pytest.importorskip("flax")
     pytest.importorskip("equinox")
     run = _load_run()
-    results = run.main(["--smoke", "--cases", "all", "--contenders", "flax,equinox"])
-    _check(results, {"jax", "flax", "equinox"})
+    results = run.main(["--smoke", "--cases", case, "--contenders", "flax,equinox"])
+    _check(results, {"jax", "flax", "equinox"}, case)
 
 
 def test_smoke_scan_compile():
