@@ -17,3 +17,14 @@ version = 0
 def bump() -> None:
     global version
     version = next(_counter)
+
+
+# Bumped whenever an optimizer's param groups change: a hyper-parameter is set, a group or a
+# group's params list is added, replaced or edited (see axon/optim/_groups.py). A compiled step
+# that saw no bump since its last call skips re-checking the groups it baked in.
+settings = 0
+
+
+def settings_changed() -> None:
+    global settings
+    settings = next(_counter)

@@ -6,6 +6,10 @@ same gradients to axon (through `.grad`), so what is compared is the update rule
 
 from __future__ import annotations
 
+import copy
+import importlib
+import pickle
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -394,6 +398,40 @@ def test_param_groups_are_torchs():
     opt.add_param_group({"params": extra, "eps": 1e-3})
     assert opt.param_groups[2]["params"] == [extra] and opt.param_groups[2]["lr"] == 0.3
     assert opt.state_dict()["param_groups"][2]["params"] == [3]
+
+
+def test_param_groups_are_dicts_that_note_their_changes():
+    """Groups are dict subclasses (`ParamGroup`, params in a `ParamList`) that bump
+    `_structure.settings` on every change, which `axon.jit` relies on; otherwise plain."""
+    structure = importlib.import_module("axon._structure")
+    given = {"params": [Parameter(jnp.zeros(2))], "lr": 0.5}
+    opt = optim.SGD([Parameter(jnp.zeros(3))], lr=0.1)
+    opt.add_param_group(given)
+    group = opt.param_groups[1]
+    assert isinstance(group, dict) and isinstance(group["params"], list)
+    assert group is not given and "momentum" not in given  # the optimizer keeps its own copy
+    changes = [
+        lambda: group.__setitem__("lr", 0.2),
+        lambda: group.update(momentum=0.0),
+        lambda: group.setdefault("extra", 1),
+        lambda: group.pop("extra"),
+        lambda: group["params"].append(Parameter(jnp.zeros(1))),
+        lambda: group["params"].pop(),
+        lambda: opt.param_groups.append(opt.param_groups.pop()),
+        lambda: setattr(opt, "param_groups", opt.param_groups),
+    ]
+    for change in changes:
+        before = structure.settings
+        change()
+        assert structure.settings != before
+    for twin in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):
+        assert [g["lr"] for g in twin.param_groups] == [0.1, 0.2]
+        assert type(twin.param_groups[1]) is type(group)
+        assert type(twin.param_groups[1]["params"]) is type(group["params"])
+    saved = opt.state_dict()
+    assert type(saved["param_groups"][1]) is dict  # a state dict holds plain dicts
+    opt.load_state_dict(saved)
+    assert opt.param_groups[1] is group and group["lr"] == 0.2
 
 
 def test_generator_params_and_seed_forms():

@@ -645,11 +645,37 @@ def test_after_a_call_the_slots_hold_handles_into_one_cell():
     assert cell.dirty
 
 
+def _edit_groups(edit: str, opt, k: int) -> None:
+    """One way to change an optimizer's param groups between steps (at step 1, some again
+    later), done alike to the compiled twin and the eager one."""
+    group = opt.param_groups[0]
+    if edit == "set lr":
+        group["lr"] = 0.05 / (k + 1)
+    elif edit == "update betas" and k == 1:
+        group.update(betas=(0.8, 0.99), eps=1e-6)
+    elif edit == "swap a parameter" and k == 1:  # the same length: model[0].weight stops
+        axon.manual_seed(7)
+        group["params"][0] = nn.Parameter(jnp.ones((16, 6)))
+    elif edit == "new params list" and k == 1:
+        group["params"] = [nn.Parameter(jnp.ones((16, 6)))] + list(group["params"][1:])
+    elif edit == "new plain groups":  # plain dicts, unwatched: still seen at every step
+        if k == 1:
+            opt.param_groups = [dict(g, lr=0.03) for g in opt.param_groups]
+        elif k == 2:
+            group["lr"] = 0.001
+
+
+GROUP_EDITS = ["set lr", "update betas", "swap a parameter", "new params list", "new plain groups"]
+
+
 @pytest.mark.parametrize(
     "between",
-    ["nothing", "write data", "read optimizer state", "set grad", "load state dict"],
+    ["nothing", "write data", "read optimizer state", "set grad", "load state dict", *GROUP_EDITS],
 )
 def test_steady_steps_equal_eager_whatever_happens_between_them(between):
+    """Steady steps take the short way while nothing changed; every kind of change between
+    them is seen, param-group edits included (the groups note their changes, plain dicts are
+    checked on every call)."""
     (model, opt), (eager, opt_eager) = plain(), plain()
     fast = axon.jit(step)
     x, y = data()
@@ -669,9 +695,44 @@ def test_steady_steps_equal_eager_whatever_happens_between_them(between):
                 w.grad = None
             elif between == "load state dict" and k == 2:
                 m.load_state_dict(saved[0] if m is model else saved[1])
+            elif between in GROUP_EDITS:
+                _edit_groups(between, o, k)
     assert_same_state(model, eager)
-    for p, q in zip(model.parameters(), eager.parameters(), strict=True):
+    params = zip(opt.param_groups[0]["params"], opt_eager.param_groups[0]["params"], strict=True)
+    for p, q in params:
+        assert_close(p.data, q.data, jnp.float32)
         assert_close(opt.state[p]["exp_avg"], opt_eager.state[q]["exp_avg"], jnp.float32)
+    # Other Parameters are a new program, whose first step changes the state's layout: one more.
+    assert fast.num_compiles == (3 if between in ("swap a parameter", "new params list") else 1)
+
+
+def test_steady_steps_check_the_groups_only_after_they_change(monkeypatch):
+    jit_module = importlib.import_module("axon.transforms.jit")
+    calls = []
+
+    def counting(checks):
+        calls.append(len(checks))
+        return jit_module.checks_hold.__wrapped__(checks)
+
+    counting.__wrapped__ = jit_module.checks_hold
+    monkeypatch.setattr(jit_module, "checks_hold", counting)
+    model, opt = plain()
+    fast = axon.jit(step)
+    x, y = data()
+    for _ in range(3):
+        fast(model, opt, x, y)
+    before = len(calls)
+    for _ in range(3):
+        fast(model, opt, x, y)
+    assert len(calls) == before  # nothing changed: no checks
+    opt.param_groups[0]["lr"] = 1e-3
+    fast(model, opt, x, y)
+    fast(model, opt, x, y)
+    assert len(calls) == before + 1  # checked once after the change, then not again
+    opt.param_groups = list(opt.param_groups)  # a plain list: checked on every call
+    fast(model, opt, x, y)
+    fast(model, opt, x, y)
+    assert len(calls) >= before + 3
     assert fast.num_compiles == 1
 
 

@@ -30,9 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from axon import _structure
 from axon._errors import shape_str, type_error, value_error
 from axon.autograd import Variable, enable_grad
 from axon.autograd.variable import HeldTree, as_array
+from axon.optim._groups import ParamGroup, ParamList
 
 _Tracer = jax.core.Tracer
 
@@ -394,7 +396,7 @@ class Optimizer:
                 "Pass model.parameters() (a generator or iterator can be consumed only once).",
             )
         self.defaults = dict(defaults)
-        self.param_groups: list[dict[str, Any]] = []
+        self.param_groups: list[dict[str, Any]] = ParamList()
         self._state: list = []  # per flat parameter: a PyTorch-layout dict (per group: optax state)
         self._live: list[bool] = []  # per flat parameter: PyTorch would hold its state by now
         self._param_states: dict[int, _ParamState] = {}  # flat index -> `state[p]`
@@ -402,6 +404,17 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The param groups (see the class docstring). Each is a `ParamGroup`, a dict that
+        notes its changes for `axon.jit` (axon/optim/_groups.py)."""
+        return self._param_groups
+
+    @param_groups.setter
+    def param_groups(self, groups: list[dict[str, Any]]) -> None:
+        _structure.settings_changed()
+        self._param_groups = groups
 
     @property
     def _state(self) -> list:
@@ -456,6 +469,9 @@ class Optimizer:
         """Add a param group, filling its missing hyper-parameters from `defaults`.
 
         Useful when fine-tuning, to make frozen layers trainable as training progresses.
+
+        The optimizer keeps a copy of the dict (a `ParamGroup`; PyTorch keeps the dict itself):
+        change the group's settings through `opt.param_groups[i]`, as schedulers do.
 
         Args:
             param_group: `{"params": [...], <hyper-parameter>: value, ...}`.
@@ -528,12 +544,13 @@ class Optimizer:
         hyper = {k: param_group.get(k, v) for k, v in self.defaults.items()}
         self._validate(hyper)
 
-        param_group["params"] = tensors
+        group = ParamGroup(param_group)
+        group["params"] = ParamList(tensors)
         if names:
-            param_group["param_names"] = names
+            group["param_names"] = ParamList(names)
         for k, v in self.defaults.items():
-            param_group.setdefault(k, v)
-        self.param_groups.append(param_group)
+            group.setdefault(k, v)
+        self.param_groups.append(group)
         if self._per_param:
             self._state.extend({} for _ in tensors)
             self._live.extend(False for _ in tensors)
@@ -888,7 +905,7 @@ class Optimizer:
             self._validate({k: new[k] for k in self.defaults})
             new["params"] = g["params"]
             if "param_names" in s:
-                new["param_names"] = list(s["param_names"])
+                new["param_names"] = ParamList(s["param_names"])
             elif "param_names" in g:
                 new["param_names"] = g["param_names"]
             new_groups.append(new)

@@ -120,6 +120,8 @@ class _Entry:
         "names",
         "last_raw",
         "last_kept",
+        "watched",
+        "settings",
         "pack_owners",
         "packs",
     )
@@ -134,6 +136,12 @@ class _Entry:
         kept = [g or isinstance(s, (ItemSlot, RngSlot)) for s, g in pairs]
         self.optimizers = [o for o in objects if _is_optimizer(o)]
         self.opt_checks = [c for o in self.optimizers for c in optimizer_checks(o)]
+        # Every change to the optimizers' groups bumps `_structure.settings` (see optim/_groups):
+        # while it stays at `settings`, the checks still hold and `last_kept` is current.
+        from axon.optim._groups import is_watched  # optim imports nn: not at module level
+
+        self.watched = all(is_watched(o.param_groups) for o in self.optimizers)
+        self.settings = None
         self.carried = [i for i, k in enumerate(kept) if not k]
         self.kept = [i for i, k in enumerate(kept) if k]
         # How the carried state was last flattened (set by the first call), and its layout id.
@@ -213,7 +221,11 @@ class CompiledFunction:
                 and tuple(map(type, args)) == types
                 and all(map(operator.is_, pick_objects(args), objects))  # (== is elementwise)
                 and (entry.direct is None or _direct_hold(entry.direct))
-                and (not entry.opt_checks or checks_hold(entry.opt_checks))
+                and (
+                    entry.settings == _structure.settings  # no param group changed since
+                    or not entry.opt_checks
+                    or checks_hold(entry.opt_checks)
+                )
             ):
                 # The same objects as the last call, whose handles the slots still hold: the
                 # cell's values are the state, and nothing else needs to be worked out.
@@ -684,15 +696,21 @@ def _cells(entry: _Entry) -> set:
 
 def _kept_inputs(entry: _Entry) -> list:
     """The kept inputs of a step that never reads `.grad`: None for each `.grad`, device values
-    for the rest (lr, betas, the stream key). They are converted again only when a raw value is
-    not the very object the last call converted."""
+    for the rest (lr, betas, the stream key). Called once the optimizer checks hold. They are
+    converted again only when a raw value is not the very object the last call converted, and
+    not even read while no param group changed since (`_structure.settings`)."""
+    key = _random.get_key_data()
+    if entry.settings == _structure.settings and key is entry.last_raw[-1]:
+        return entry.last_kept
     raw = list(map(operator.getitem, entry.hyper_dicts, entry.hyper_keys))
-    raw.append(_random.get_key_data())
+    raw.append(key)
     if entry.last_raw is None or not all(map(operator.is_, raw, entry.last_raw)):
         kept = [None] * len(entry.kept)
         for (k, _), value in zip(entry.kept_values, raw, strict=True):
             kept[k] = _device(value)
         entry.last_raw, entry.last_kept = raw, kept
+    if entry.watched:
+        entry.settings = _structure.settings
     return entry.last_kept
 
 

@@ -9,6 +9,8 @@ function sees.
 
 from __future__ import annotations
 
+import operator
+
 import jax
 import numpy as np
 
@@ -106,22 +108,28 @@ def optimizer_statics(opt) -> tuple:
     return tuple(out)
 
 
-_EQUAL, _LENGTH, _ZERO = range(3)
+_EQUAL, _LENGTH, _ZERO, _SAME, _ITEMS = range(5)
 
 
 def optimizer_checks(opt) -> list[tuple]:
-    """Cheap per-call checks that `optimizer_statics(opt)` still holds: `(container, key, kind,
-    expected)` rows comparing a fixed setting by value, a list by length, or a traced
-    hyper-parameter by whether it is zero (where the optimizer's chain depends on that)."""
+    """Cheap checks that `optimizer_statics(opt)` and the slots `collect` found still hold:
+    `(container, key, kind, expected)` rows comparing a fixed setting by value, a list by
+    length, an object by identity, a list's items by identity, or a traced hyper-parameter by
+    whether it is zero (where the optimizer's chain depends on that). `axon.jit` runs them
+    before a call unless no param group changed since they last held (`_structure.settings`)."""
     from axon.optim.optimizer import is_zero
 
     zeros = getattr(type(opt), "static_when_zero", ())
-    checks = [(opt.__dict__, "param_groups", _LENGTH, len(opt.param_groups))]
-    for group in opt.param_groups:
+    groups = opt.param_groups
+    checks = [(opt.__dict__, "_param_groups", _SAME, groups), (groups, None, _ITEMS, list(groups))]
+    for group in groups:
         dynamic = set(_dynamic_keys(opt, group))
         checks.append((group, None, _LENGTH, len(group)))
         for key, value in group.items():
-            if key in ("params", "param_names"):
+            if key == "params":  # the very Parameters the slots hold
+                checks.append((group, key, _SAME, value))
+                checks.append((value, None, _ITEMS, list(value)))
+            elif key == "param_names":
                 checks.append((group, key, _LENGTH, len(value)))
             elif key not in dynamic:
                 checks.append((group, key, _EQUAL, value))
@@ -131,8 +139,8 @@ def optimizer_checks(opt) -> list[tuple]:
 
 
 def checks_hold(checks: list[tuple]) -> bool:
-    """Whether every row of `optimizer_checks` still holds. `axon.jit` runs this on every call,
-    so the import that only the rare zero rows need is made in their branch."""
+    """Whether every row of `optimizer_checks` still holds. It runs on the calls after a param
+    group changed, so the import that only the rare zero rows need is made in their branch."""
     for container, key, kind, expected in checks:
         value = container if key is None else container.get(key)
         if kind == _EQUAL:
@@ -140,6 +148,12 @@ def checks_hold(checks: list[tuple]) -> bool:
                 return False
         elif kind == _LENGTH:
             if value is None or len(value) != expected:
+                return False
+        elif kind == _SAME:
+            if value is not expected:
+                return False
+        elif kind == _ITEMS:
+            if len(value) != len(expected) or not all(map(operator.is_, value, expected)):
                 return False
         else:
             from axon.optim.optimizer import is_zero  # optim imports nn: not at module level
