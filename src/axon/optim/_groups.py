@@ -1,9 +1,10 @@
 """Param-group containers that note their own changes, so that `axon.jit` need not re-check
 every group on every call.
 
-An optimizer keeps its groups in a `GroupList` of `ParamGroup`s, each with its `"params"` in a
-`ParamList`. They are a plain list and dict in every way but one: each method that changes them
-first calls `_structure.settings_changed()`. A compiled step records the counter when it last
+An optimizer keeps its groups in a `ParamList` of `ParamGroup`s, each with its `"params"` (and
+`"param_names"`) in a `ParamList` too. They are a plain list and dict in every way but one: each
+method that changes them first calls `_structure.settings_changed()`, and so does assigning
+`opt.param_groups`. A compiled step records the counter when it last
 checked the groups (fixed settings unchanged, hyper-parameters converted), and while the counter
 stays put it reuses that check. Containers of other types (a plain dict a user put into
 `opt.param_groups` by hand) are checked on every call instead, as before.
