@@ -294,6 +294,19 @@ def test_out_of_range_class_gives_nan():
     assert np.isnan(float(F.nll_loss(jnp.zeros((2, 4)), jnp.array([-1, 0]))))
 
 
+def test_narrow_integer_targets_pick_the_right_class_among_many():
+    """uint8 and int16 targets compare as the integers they hold: with 300 classes, target 44 is
+    in range and picks class 44 only (in uint8, 300 would read as 44, and -100 as 156)."""
+    logits = jax.random.normal(jax.random.key(0), (3, 300, 2))
+    target = np.array([[5, 44], [255, 0], [7, 7]], np.uint8)
+    ref = TF.cross_entropy(torch.from_numpy(np.asarray(logits)), torch.from_numpy(target).long())
+    for dtype in (np.uint8, np.int16, np.int32):
+        out = F.cross_entropy(logits, jnp.asarray(target.astype(dtype)))
+        assert_close(out, ref.numpy(), jnp.float32)
+    kept = F.nll_loss(jnp.full((1, 200), -2.0), jnp.array([156], np.uint8))  # a class, not -100
+    assert float(kept) == 2.0  # (all targets ignored would be 0 / 0 = NaN)
+
+
 # ----------------------------------------------------------------------------- numerics
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_bce_at_zero_and_one_matches_torch(dtype):

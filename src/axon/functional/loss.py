@@ -226,6 +226,8 @@ def _nll_core(logp, target, weight, ignore_index, reduction, label_smoothing):
     """PyTorch's weighted NLL (and label smoothing) over log-probabilities `logp`."""
     cdim = 0 if logp.ndim == 1 else 1
     n_classes = logp.shape[cdim]
+    # At least int32: in uint8, ignore_index -100 would read as 156 and C = 300 as 44.
+    target = target.astype(jnp.promote_types(target.dtype, jnp.int32))
     valid = target != ignore_index
     safe = jnp.where(valid, target, 0)
     picked = _pick_class(logp, safe, cdim)  # (N, d1, ...)
