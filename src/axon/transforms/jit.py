@@ -201,8 +201,9 @@ class CompiledFunction:
         self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
         self._specs: dict = {}  # spec -> itself: equal specs are one object
         self._current = None
-        # (entry, argument types, stateful arguments, their picker, the arrays' picker,
-        # structure version) of the last call, when the next one may take the short way.
+        # (entry, argument types, a test that picked stateful arguments are the last call's,
+        # their picker, the arrays' picker, structure version) of the last call, when the next
+        # one may take the short way.
         self._steady: tuple | None = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
@@ -213,13 +214,13 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         steady = self._steady
         if steady is not None and not kwargs:
-            entry, types, objects, pick_objects, pick_arrays, version = steady
+            entry, types, same_objects, pick_objects, pick_arrays, version = steady
             cell = entry.cell
             if (
                 not cell.dirty
                 and version == _structure.version
                 and tuple(map(type, args)) == types
-                and all(map(operator.is_, pick_objects(args), objects))  # (== is elementwise)
+                and same_objects(pick_objects(args)) is True
                 and (entry.direct is None or _direct_hold(entry.direct))
                 and (
                     entry.settings == _structure.settings  # no param group changed since
@@ -307,7 +308,7 @@ class CompiledFunction:
                 self._steady = (
                     entry,
                     types,
-                    pick_objects(args),
+                    _identity_test(pick_objects(args)),
                     pick_objects,
                     pick_arrays,
                     version,
@@ -657,6 +658,16 @@ def _holds(entry: _Entry, out_treedef, out_sharing, same_tree: bool) -> tuple:
             kinds.append((child, indices))
             holdable = False
     return kinds, direct, holdable
+
+
+def _identity_test(objects: tuple) -> Callable[[tuple], bool]:
+    """`picked -> True` if `picked` holds the very `objects`, in order. Tuple equality checks
+    identity first and falls back to `==`, which for Modules and Optimizers is identity too (and
+    the argument types are checked before), so it is the test itself, run in C; a Variable's
+    `==` is elementwise, so Variables are compared with `is`."""
+    if all(type(o).__eq__ is object.__eq__ for o in objects):
+        return objects.__eq__
+    return lambda picked: all(map(operator.is_, picked, objects))
 
 
 def _direct_hold(direct: tuple | None) -> bool:
