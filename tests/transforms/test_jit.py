@@ -708,13 +708,12 @@ def test_steady_steps_equal_eager_whatever_happens_between_them(between):
 
 def test_steady_steps_check_the_groups_only_after_they_change(monkeypatch):
     jit_module = importlib.import_module("axon.transforms.jit")
-    calls = []
+    checks_hold, calls = jit_module.checks_hold, []
 
     def counting(checks):
         calls.append(len(checks))
-        return jit_module.checks_hold.__wrapped__(checks)
+        return checks_hold(checks)
 
-    counting.__wrapped__ = jit_module.checks_hold
     monkeypatch.setattr(jit_module, "checks_hold", counting)
     model, opt = plain()
     fast = axon.jit(step)
