@@ -6,12 +6,15 @@ every run. `axon.jit` swaps a traced key in for the duration of a compiled call 
 advanced key back, so dropout differs from call to call and stays reproducible.
 
 The stream key is kept as raw key data (`uint32[2]` for the default generator): a compiled step
-carries raw data in and out about ten times more cheaply than a typed key array.
+carries raw data in and out about ten times more cheaply than a typed key array. Every write of
+it bumps `_structure.changes`, so a compiled step knows without looking whether it moved on.
 """
 
 from __future__ import annotations
 
 import jax
+
+from axon import _structure
 
 DEFAULT_SEED = 0
 
@@ -32,6 +35,7 @@ def manual_seed(seed: int) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"axon.manual_seed: expected an int seed, got {type(seed).__name__}.")
     _key_data = jax.random.key_data(jax.random.key(seed))
+    _structure.changed()
 
 
 def next_key() -> jax.Array:
@@ -43,6 +47,7 @@ def next_key() -> jax.Array:
         _key_data, draw = _split_impl(_key_data)
     else:
         _key_data, draw = _split(_key_data)
+    _structure.changed()
     return draw
 
 
@@ -56,6 +61,7 @@ def set_rng_state(key: jax.Array) -> None:
     global _key_data
     is_typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
     _key_data = jax.random.key_data(key) if is_typed else key
+    _structure.changed()
 
 
 def get_key_data() -> jax.Array:
@@ -68,6 +74,7 @@ def get_key_data() -> jax.Array:
 def set_key_data(data: jax.Array) -> None:
     global _key_data
     _key_data = data
+    _structure.changed()
 
 
 def is_traced() -> bool:

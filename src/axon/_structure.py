@@ -1,4 +1,4 @@
-"""A global counter of structural changes to modules and parameters.
+"""Global counters of changes that compiled steps depend on.
 
 It is bumped whenever something that a compiled program depends on statically changes: a
 sub-module, Parameter or buffer is assigned or removed, a hyper-parameter or the training mode
@@ -15,8 +15,8 @@ version = 0
 
 
 def bump() -> None:
-    global version
-    version = next(_counter)
+    global version, changes
+    version = changes = next(_counter)
 
 
 # Bumped whenever an optimizer's param groups change: a hyper-parameter is set, a group or a
@@ -26,5 +26,18 @@ settings = 0
 
 
 def settings_changed() -> None:
-    global settings
-    settings = next(_counter)
+    global settings, changes
+    settings = changes = next(_counter)
+
+
+# Bumped by every change that `axon.jit`'s shortest way into a compiled step would otherwise
+# have to look for: the two above, and a slot that a StateCell holds being written or lent
+# (see `StateCell`), and the random stream's key being replaced (axon/_random.py). A compiled
+# step whose state was settled at this count and sees it unchanged runs with no check but its
+# arguments' (see `axon.transforms.jit`).
+changes = 0
+
+
+def changed() -> None:
+    global changes
+    changes = next(_counter)

@@ -86,7 +86,8 @@ class Variable:
         data = self._data
         if type(data) is Held:  # axon.jit's last call wrote it: its value sits in a StateCell
             cell = data.cell
-            cell.lent = True
+            if not cell.lent:
+                cell.lend()
             return cell.values[data.index]
         return data
 
@@ -94,7 +95,7 @@ class Variable:
     def data(self, value) -> None:
         old = self._data
         if type(old) is Held:
-            old.cell.dirty = True  # the cell no longer holds all of its slots' values
+            old.cell.spoil()  # the cell no longer holds all of its slots' values
         self._data = value
 
     def __getstate__(self):
@@ -130,6 +131,7 @@ class Variable:
         old = self._grad
         if type(old) is tuple:
             old[0].intact = False  # axon.jit may no longer refill this pack in place
+            _structure.changed()
         self._grad = value
 
     @property
@@ -464,8 +466,19 @@ def _flatten_variable(v):
 
 
 def _unflatten_variable(cls, requires_grad, children):
-    v = object.__new__(cls)
+    v = _new(cls)
     v._data, v._grad, v.requires_grad, v._node = children[0], None, requires_grad, None
+    return v
+
+
+_new = object.__new__
+
+
+def detached(data) -> Variable:
+    """A Variable of `data` that needs no grad, made without `__init__`'s checks: how
+    `axon.jit` hands back a result that was a Variable inside the compiled function."""
+    v = _new(Variable)
+    v._data, v._grad, v.requires_grad, v._node = data, None, False, None
     return v
 
 
@@ -487,13 +500,25 @@ class StateCell:
     such a slot replaces its handle and sets `dirty`: the next call then reads every slot again.
     `holders` lists the objects given handles, so that the cell can be emptied (see
     `axon.transforms.jit._release`). `lent`: a value was read through a handle since `values`
-    was set, so something outside may hold it (before donating, the next call checks).
+    was set, so something outside may hold it (before donating, the next call checks). Both
+    are set through `spoil` and `lend`, which also bump `_structure.changes`: a compiled step
+    that sees that count unchanged since its last call knows neither happened.
     """
 
     __slots__ = ("values", "dirty", "holders", "lent")
 
     def __init__(self, values: list, holders: list):
         self.values, self.dirty, self.holders, self.lent = values, False, holders, False
+
+    def spoil(self) -> None:
+        """A slot no longer holds its handle: the next call reads every slot again."""
+        self.dirty = True
+        _structure.changed()
+
+    def lend(self) -> None:
+        """A value went out through a handle: the next call checks before donating it."""
+        self.lent = True
+        _structure.changed()
 
 
 class Held:
@@ -516,7 +541,7 @@ class HeldTree:
         self.cell, self.treedef, self.indices = cell, treedef, indices
 
     def take(self):
-        self.cell.dirty = True
+        self.cell.spoil()
         values = self.cell.values
         return self.treedef.unflatten([values[j] for j in self.indices])
 
@@ -530,7 +555,8 @@ class GradPack:
     `zip` and no Python code per parameter (no `.grad` is ever a tuple otherwise).
 
     While every one of its Variables still holds its pair (`intact`), the next call of the same
-    compiled step refills the pack with `refill` instead of handing out new pairs."""
+    compiled step refills the pack with `refill` instead of handing out new pairs. A `.grad`
+    write that breaks a pack bumps `_structure.changes`, so that call need not look."""
 
     __slots__ = ("buffer", "layout", "arrays", "intact")
 

@@ -429,7 +429,7 @@ class Optimizer:
     def _state(self, value) -> None:
         old = self.__dict__.get("_state_value")
         if type(old) is HeldTree:
-            old.cell.dirty = True
+            old.cell.spoil()
         self._state_value = value
 
     def __getstate__(self) -> dict:

@@ -42,7 +42,7 @@ from axon.autograd.variable import (
     HeldTree,
     StateCell,
     Variable,
-    _unflatten_variable,
+    detached,
     unpacked,
 )
 from axon.nn.module import Module
@@ -124,6 +124,8 @@ class _Entry:
         "settings",
         "pack_owners",
         "packs",
+        "changes",
+        "matchers",
     )
 
     def __init__(self, slots, static, modules, objects, spec):
@@ -173,6 +175,8 @@ class _Entry:
         self.last_kept: list | None = None
         self.pack_owners: dict = {}  # layout id -> per packed buffer, the Variables it fills
         self.packs: dict = {}  # layout id -> the GradPacks the last call handed out
+        self.changes: int | None = None  # `_structure.changes` when the last call settled
+        self.matchers: dict = {}  # argument types -> `_matcher` for the shortest way
 
 
 class CompiledFunction:
@@ -198,12 +202,13 @@ class CompiledFunction:
         self._packs: dict = {}  # that -> per packed buffer, (its .grad slots, GradPack layout)
         self._stepped: dict = {}  # that -> per optimizer, which parameters its trace stepped
         self._results: dict = {}  # that -> (treedef, which leaves were Variables, just one)
-        self._kinds: dict = {}  # argument types -> how they split, for positional-only calls
+        # argument types -> how they split, for positional-only calls: (spec, objects' picker,
+        # arrays' picker, objects' positions)
+        self._kinds: dict = {}
         self._specs: dict = {}  # spec -> itself: equal specs are one object
         self._current = None
-        # (entry, argument types, a test that picked stateful arguments are the last call's,
-        # their picker, the arrays' picker, structure version) of the last call, when the next
-        # one may take the short way.
+        # (entry, `_matcher` of the arguments, the arguments with None for each array,
+        # structure version) of the last call, when the next one may take a short way.
         self._steady: tuple | None = None
         self._jitted = jax.jit(
             self._pure, static_argnums=(0,), donate_argnums=(1,) if donate else ()
@@ -214,13 +219,35 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         steady = self._steady
         if steady is not None and not kwargs:
-            entry, types, same_objects, pick_objects, pick_arrays, version = steady
+            entry, match, _, version = steady
+            dynamic = match(args)  # the array arguments, if the objects are the last call's
+            if dynamic is not None and entry.changes == _structure.changes:
+                # Nothing happened since the last call settled (see `_settle`): the shortest
+                # way. All of it runs at every training step, much of it before the program
+                # starts, with the caches cold from the last one, so it stays this short.
+                static = entry.layout
+                try:
+                    new_unique, new_kept, packs, results = self._jitted(
+                        static, entry.cell.values, entry.last_kept, dynamic
+                    )
+                except _Withheld:
+                    self._grads_unread[entry.static] = False
+                    return self._call(args, kwargs)
+                if new_kept or entry.changes != _structure.changes:  # (a trace spoils the cell)
+                    return self._finish(entry, static, new_unique, new_kept, packs, results, True)
+                entry.cell.values = new_unique
+                if packs:
+                    for pack, buffer in zip(entry.packs[static], packs, strict=True):
+                        pack.buffer, pack.arrays = buffer, None  # `GradPack.refill`, inlined
+                tree, marks, one_variable = self._results[static]
+                if one_variable:
+                    return detached(results[0])
+                return _variables_in(tree, marks, results)
             cell = entry.cell
             if (
-                not cell.dirty
+                dynamic is not None
+                and not cell.dirty
                 and version == _structure.version
-                and tuple(map(type, args)) == types
-                and same_objects(pick_objects(args)) is True
                 and (entry.direct is None or _direct_hold(entry.direct))
                 and (
                     entry.settings == _structure.settings  # no param group changed since
@@ -228,8 +255,9 @@ class CompiledFunction:
                     or checks_hold(entry.opt_checks)
                 )
             ):
-                # The same objects as the last call, whose handles the slots still hold: the
-                # cell's values are the state, and nothing else needs to be worked out.
+                # Something happened, but the slots still hold the last call's handles: the
+                # cell's values are the state once those lent out are copied, and nothing else
+                # needs to be worked out.
                 unique = cell.values
                 if (
                     self.donate
@@ -237,8 +265,8 @@ class CompiledFunction:
                     and list(map(_getrefcount, unique)) != entry.cell_limits
                 ):
                     _copy_held(unique, None, entry.cell_limits)
-                kept, dynamic = _kept_inputs(entry), list(pick_arrays(args))
-                return self._run(entry, args, unique, kept, dynamic, args, kwargs, steady=True)
+                kept = _kept_inputs(entry)
+                return self._run(entry, args, unique, kept, dynamic, args, kwargs, True)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
@@ -298,21 +326,18 @@ class CompiledFunction:
         )
         out = self._run(entry, leaves, unique, kept, dynamic, args, kwargs)
         entry.unread = self._grads_unread.get(entry.static, True)  # (a trace may have told)
-        kinds = self._kinds.get(tuple(map(type, args))) if not kwargs else None
+        types = tuple(map(type, args))
+        kinds = self._kinds.get(types) if not kwargs else None
         if entry.unread and entry.cell is not None and not entry.cell.dirty and kinds:
             # The next call with the same objects can skip all of the above (`__call__`).
-            spec, pick_objects, pick_arrays = kinds
+            spec, _, _, objects = kinds
             if spec is entry.spec:
-                types = tuple(map(type, args))
-                version = _structure.version
-                self._steady = (
-                    entry,
-                    types,
-                    _identity_test(pick_objects(args)),
-                    pick_objects,
-                    pick_arrays,
-                    version,
-                )
+                match = entry.matchers.get(types)
+                if match is None:
+                    match = entry.matchers[types] = _matcher(args, objects)
+                # (and what a trace in that call rebuilds the arguments from: see `_pure`)
+                leaves = tuple(a if i in objects else None for i, a in enumerate(args))
+                self._steady = (entry, match, leaves, _structure.version)
         return out
 
     def _run(self, entry: _Entry, leaves, unique, kept, dynamic, args, kwargs, steady=False):
@@ -329,6 +354,10 @@ class CompiledFunction:
             return self._call(args, kwargs)
         finally:
             self._current = None
+        return self._finish(entry, static, new_unique, new_kept, packs, results, steady)
+
+    def _finish(self, entry, static, new_unique, new_kept, packs, results, steady):
+        """Write a call's results back (see `_run`) and return what the function returned."""
         cell = entry.cell
         if cell is not None and not cell.dirty and static in entry.holds:
             cell.values, cell.lent = new_unique, False  # every handle now reads the new state
@@ -356,12 +385,12 @@ class CompiledFunction:
             opt = entry.optimizers[k]
             if not all(opt._live):
                 opt._live = [a or b for a, b in zip(opt._live, stepped, strict=True)]
+        if entry.changes != _structure.changes:  # this call, or something before it, did
+            _settle(entry)
         tree, marks, one_variable = self._results[static]
         if one_variable:  # the usual result: the loss
-            return _detached(results[0])
-        return tree.unflatten(
-            [_detached(r) if m else r for r, m in zip(results, marks, strict=True)]
-        )
+            return detached(results[0])
+        return _variables_in(tree, marks, results)
 
     def _hold(self, entry: _Entry, static: int, new_unique: list) -> None:
         """Write a call's new carried state into the slots as handles into a fresh StateCell:
@@ -404,7 +433,7 @@ class CompiledFunction:
         if not kwargs:  # the usual call: positional Modules, Optimizers and arrays
             kinds = self._kinds.get(tuple(map(type, args)))
             if kinds is not None:
-                spec, objects, arrays = kinds
+                spec, objects, arrays, _ = kinds
                 return args, spec, objects(args), list(arrays(args))
         leaves, spec, stateful = [], [], []
         named = [(i, a, i in self.static_argnums) for i, a in enumerate(args)]
@@ -443,7 +472,8 @@ class CompiledFunction:
             # The split depends only on the argument types here: remember it by them.
             objects = [i for i, row in enumerate(spec) if row[2] == ("object",)]
             arrays = [i for i, row in enumerate(spec) if row[2] == ("dynamic",)]
-            self._kinds[tuple(map(type, args))] = (spec, _picker(objects), _picker(arrays))
+            pickers = (_picker(objects), _picker(arrays))
+            self._kinds[tuple(map(type, args))] = (spec, *pickers, frozenset(objects))
         return leaves, spec, stateful, [leaf for leaf in leaves if _is_dynamic(leaf)]
 
     def _entry(self, spec, stateful) -> _Entry:
@@ -464,7 +494,13 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ trace
     def _pure(self, static, unique, kept, dynamic):
-        entry, leaves, withheld = self._current
+        # What the call being traced rebuilds its arguments from; the shortest way (see
+        # `__call__`) leaves that to the steady description, to save a step before each call.
+        current = self._current
+        if current is None:
+            entry, _, leaves, _ = self._steady
+            current = (entry, leaves, True)
+        entry, leaves, withheld = current
         slots = entry.slots
         flat = unique if entry.sharing is None else [unique[j] for j in entry.sharing.pattern]
         carried = entry.treedef.unflatten(flat)
@@ -542,17 +578,19 @@ class CompiledFunction:
                     object.__delattr__(module, name)
 
     def _rebuild(self, spec, leaves, dynamic):
-        leaves = list(leaves)
+        """The arguments of the call `spec` describes, from its `leaves` (only those that are
+        not dynamic are read) and the `dynamic` ones (tracers, in a trace)."""
         it = iter(dynamic)
-        for i, leaf in enumerate(leaves):
-            if _is_dynamic(leaf):
-                leaves[i] = next(it)
         args, kwargs, pos = [], {}, 0
         for name, treedef, kinds in spec:
             if treedef == "static":
                 value = kinds
             else:
-                value = jax.tree_util.tree_unflatten(treedef, leaves[pos : pos + len(kinds)])
+                sub = [
+                    next(it) if kind == "dynamic" else leaves[pos + k]
+                    for k, kind in enumerate(kinds)
+                ]
+                value = jax.tree_util.tree_unflatten(treedef, sub)
                 pos += len(kinds)
             if isinstance(name, int):
                 args.append(value)
@@ -660,14 +698,28 @@ def _holds(entry: _Entry, out_treedef, out_sharing, same_tree: bool) -> tuple:
     return kinds, direct, holdable
 
 
-def _identity_test(objects: tuple) -> Callable[[tuple], bool]:
-    """`picked -> True` if `picked` holds the very `objects`, in order. Tuple equality checks
-    identity first and falls back to `==`, which for Modules and Optimizers is identity too (and
-    the argument types are checked before), so it is the test itself, run in C; a Variable's
-    `==` is elementwise, so Variables are compared with `is`."""
-    if all(type(o).__eq__ is object.__eq__ for o in objects):
-        return objects.__eq__
-    return lambda picked: all(map(operator.is_, picked, objects))
+def _matcher(args: tuple, objects: Sequence[int]) -> Callable[[tuple], list | None]:
+    """A test of a call's positional arguments against `args`: it returns the arrays among
+    them, as a list, if those at the positions `objects` are the very objects of `args` and the
+    others have the same types; else None. It is compiled from source, as `dataclasses` builds
+    its methods, because it runs at every step before the program starts: written as one
+    `and` of `is` tests it takes a fraction of the time a loop or a `map` takes there (see
+    docs/performance.md). The source holds nothing but indices and names made here."""
+    names: dict = {}
+    tests, arrays = [f"len(args) == {len(args)}"], []
+    for i, value in enumerate(args):
+        if i in objects:
+            names[f"object{i}"] = value  # Modules, Optimizers, Variables: the very ones
+            tests.append(f"args[{i}] is object{i}")
+        else:
+            names[f"type{i}"] = type(value)
+            tests.append(f"type(args[{i}]) is type{i}")
+            arrays.append(f"args[{i}]")
+    source = (
+        f"def match(args):\n    if {' and '.join(tests)}:\n        return [{', '.join(arrays)}]\n"
+    )
+    exec(source, names)  # noqa: S102 - the source is built above from indices alone
+    return names["match"]
 
 
 def _direct_hold(direct: tuple | None) -> bool:
@@ -690,7 +742,8 @@ def _release(cell: StateCell) -> None:
             held = owner.__dict__.get("_state_value")
             if type(held) is HeldTree and held.cell is cell:
                 owner._state_value = held.take()
-    cell.values, cell.holders, cell.dirty = None, [], True
+    cell.values, cell.holders = None, []
+    cell.spoil()
 
 
 def _cells(entry: _Entry) -> set:
@@ -705,13 +758,37 @@ def _cells(entry: _Entry) -> set:
     return cells
 
 
+def _settle(entry: _Entry) -> None:
+    """After a call: may the next call of the same step, with the same objects, take the
+    shortest way into the program (`__call__`), which checks nothing but its arguments? Only if
+    the slots hold the cell's handles, with no value lent out (see `StateCell`) and no module
+    attribute written directly; the param groups' checks hold as of now; and the kept inputs
+    are current. Then `entry.changes` is `_structure.changes`, which anything that could undo
+    one of these bumps; otherwise None, and the next call takes the way that checks."""
+    cell = entry.cell
+    if (
+        entry.unread
+        and cell is not None
+        and not cell.dirty
+        and not cell.lent
+        and entry.direct is None
+        and entry.settings == _structure.settings
+    ):
+        _kept_inputs(entry)  # (the call may have moved the random stream on)
+        entry.changes = _structure.changes
+    else:
+        entry.changes = None
+
+
 def _kept_inputs(entry: _Entry) -> list:
     """The kept inputs of a step that never reads `.grad`: None for each `.grad`, device values
     for the rest (lr, betas, the stream key). Called once the optimizer checks hold. They are
     converted again only when a raw value is not the very object the last call converted, and
     not even read while no param group changed since (`_structure.settings`)."""
     key = _random.get_key_data()
-    if entry.settings == _structure.settings and key is entry.last_raw[-1]:
+    if entry.settings == _structure.settings:
+        if key is not entry.last_raw[-1]:  # only the stream moved on (the step drew from it)
+            entry.last_raw[-1] = entry.last_kept[entry.kept_values[-1][0]] = key
         return entry.last_kept
     raw = list(map(operator.getitem, entry.hyper_dicts, entry.hyper_keys))
     raw.append(key)
@@ -779,9 +856,10 @@ def _detach(out):
     )
 
 
-def _detached(data) -> Variable:
-    """A result that was a Variable in the traced function: a Variable that needs no grad."""
-    return _unflatten_variable(Variable, False, (data,))
+def _variables_in(tree, marks: list, results: list):
+    """The function's result: `results` (arrays) in `tree`, those that were Variables in the
+    traced function (`marks`) made Variables that need no grad again."""
+    return tree.unflatten([detached(r) if m else r for r, m in zip(results, marks, strict=True)])
 
 
 def _is_variable(x) -> bool:
