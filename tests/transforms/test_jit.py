@@ -860,3 +860,126 @@ def test_a_new_variable_argument_is_not_taken_for_the_last_one(size):
     fast(second)
     np.testing.assert_array_equal(np.asarray(first.data), np.full(size, 3.0))
     np.testing.assert_array_equal(np.asarray(second.data), np.full(size, 2.0))
+
+
+# ------------------------------------------------------------------- the shortest way
+def test_a_settled_step_takes_the_shortest_way(monkeypatch):
+    """Once a call settles, the next ones check only their arguments and the change counter:
+    no write-back beyond the cell's values (`_finish`), no kept inputs worked out again. Any
+    change sends one call the longer way, after which the calls settle again."""
+    jit_module = importlib.import_module("axon.transforms.jit")
+    longer = []
+    finish, kept_inputs = jit_module.CompiledFunction._finish, jit_module._kept_inputs
+
+    def counting_finish(self, *args):
+        longer.append("finish")
+        return finish(self, *args)
+
+    def counting_kept(entry):
+        longer.append("kept")
+        return kept_inputs(entry)
+
+    monkeypatch.setattr(jit_module.CompiledFunction, "_finish", counting_finish)
+    monkeypatch.setattr(jit_module, "_kept_inputs", counting_kept)
+    (model, opt), (eager, opt_eager) = plain(), plain()
+    fast = axon.jit(step)
+    x, y = data()
+    for k in range(8):
+        if k == 2:
+            longer.clear()
+        if k == 5:
+            assert longer == []  # three settled steps took the shortest way
+            _ = model[0].weight.data  # lent: the next call checks before donating
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+        if k == 5:
+            assert "finish" in longer and "kept" in longer
+            longer.clear()
+    assert longer == []  # settled again
+    assert_same_state(model, eager)
+    assert fast.num_compiles == 1
+
+
+def _lend(model, opt):
+    _ = model[0].weight.data
+
+
+def _write(model, opt):
+    model[0].weight.data = model[0].weight.data + 0.0
+
+
+def _read_state(model, opt):
+    _ = opt.state[model[0].weight]["exp_avg"]
+
+
+def _clear_a_grad(model, opt):
+    model[0].weight.grad = None
+
+
+def _draw(model, opt):
+    axon.Tensor.randn([2])
+
+
+def _restore_rng(model, opt):
+    axon.set_rng_state(axon.get_rng_state())
+
+
+CHANGES = {
+    "lend a value": _lend,
+    "write a value": _write,
+    "read optimizer state": _read_state,
+    "clear a packed grad": _clear_a_grad,
+    "reseed": lambda model, opt: axon.manual_seed(3),
+    "draw random numbers": _draw,
+    "restore the stream": _restore_rng,
+    "set lr": lambda model, opt: opt.param_groups[0].__setitem__("lr", 1e-3),
+    "eval mode": lambda model, opt: model.eval(),
+    "stop a gradient": lambda model, opt: model[0].bias.requires_grad_(False),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_every_change_a_settled_step_relies_on_is_counted(change):
+    """The shortest way trusts `_structure.changes` for everything but the arguments: each
+    change that would make it wrong moves the counter, and the steps still equal eager ones."""
+    structure = importlib.import_module("axon._structure")
+    (model, opt), (eager, opt_eager) = plain(), plain()
+    fast = axon.jit(step)
+    x, y = data()
+    for k in range(4):
+        before = structure.changes
+        if k == 2:
+            for m, o in ((model, opt), (eager, opt_eager)):
+                CHANGES[change](m, o)
+            assert structure.changes != before
+        fast(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+    assert_same_state(model, eager)
+
+
+def test_a_settled_step_traces_again_for_a_new_shape():
+    """A new batch size on the shortest way traces again (the arguments are rebuilt from the
+    steady description), and the step still equals the eager one."""
+    (model, opt), (eager, opt_eager) = plain(), plain()
+    fast = axon.jit(step)
+    for n in (12, 12, 12, 5, 5, 12):
+        x, y = data(n)
+        loss = fast(model, opt, x, y)
+        expected = step(eager, opt_eager, x, y)
+        assert_close(loss.data, expected.data, jnp.float32)
+    assert_same_state(model, eager)
+    assert fast.num_compiles == 2
+
+
+def test_the_argument_matcher():
+    jit_module = importlib.import_module("axon.transforms.jit")
+    model, opt = plain()
+    x, y = data()
+    match = jit_module._matcher((model, opt, x, y), frozenset({0, 1}))
+    other, _ = plain()
+    arrays = match((model, opt, y, x))
+    assert arrays is not None and arrays[0] is y and arrays[1] is x
+    assert match((other, opt, x, y)) is None  # another model
+    assert match((model, opt, np.asarray(x), y)) is None  # another kind of array
+    assert match((model, opt, x)) is None  # fewer arguments
+    assert match((model, opt, x, y, y)) is None
