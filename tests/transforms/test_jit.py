@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import pickle
 
 import helpers
 import jax
@@ -869,7 +870,7 @@ def test_a_settled_step_takes_the_shortest_way(monkeypatch):
     change sends one call the longer way, after which the calls settle again."""
     jit_module = importlib.import_module("axon.transforms.jit")
     longer = []
-    finish, kept_inputs = jit_module.CompiledFunction._finish, jit_module._kept_inputs
+    finish, kept_inputs = jit_module._Jit._finish, jit_module._kept_inputs
 
     def counting_finish(self, *args):
         longer.append("finish")
@@ -879,7 +880,7 @@ def test_a_settled_step_takes_the_shortest_way(monkeypatch):
         longer.append("kept")
         return kept_inputs(entry)
 
-    monkeypatch.setattr(jit_module.CompiledFunction, "_finish", counting_finish)
+    monkeypatch.setattr(jit_module._Jit, "_finish", counting_finish)
     monkeypatch.setattr(jit_module, "_kept_inputs", counting_kept)
     (model, opt), (eager, opt_eager) = plain(), plain()
     fast = axon.jit(step)
@@ -983,3 +984,19 @@ def test_the_argument_matcher():
     assert match((model, opt, np.asarray(x), y)) is None  # another kind of array
     assert match((model, opt, x)) is None  # fewer arguments
     assert match((model, opt, x, y, y)) is None
+
+
+def test_copies_and_pickles_of_a_compiled_step_compile_afresh():
+    fast = axon.jit(step, donate=False)
+    (model, opt), (eager, opt_eager) = plain(), plain()
+    x, y = data()
+    fast(model, opt, x, y)
+    step(eager, opt_eager, x, y)
+    for other in (copy.copy(fast), copy.deepcopy(fast), pickle.loads(pickle.dumps(fast))):
+        assert isinstance(other, axon.transforms.CompiledFunction) and other is not fast
+        assert other.num_compiles == 0 and other.fn is step and other.donate is False
+        other(model, opt, x, y)
+        step(eager, opt_eager, x, y)
+        assert other.num_compiles == 1
+    assert_same_state(model, eager)
+    assert repr(fast) == "axon.jit(train_step)" and fast.__name__ == "train_step"
