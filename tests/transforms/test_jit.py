@@ -1000,3 +1000,60 @@ def test_copies_and_pickles_of_a_compiled_step_compile_afresh():
         assert other.num_compiles == 1
     assert_same_state(model, eager)
     assert repr(fast) == "axon.jit(train_step)" and fast.__name__ == "train_step"
+
+
+def _eager_step(model, opt):
+    step(model, opt, *data(seed=1))
+
+
+MIXED_EVENTS = [
+    *CHANGES.values(),
+    lambda model, opt: model.train(),
+    lambda model, opt: model[0].bias.requires_grad_(True),
+    _eager_step,
+]
+
+
+def with_dropout(batchnorm: bool):
+    """A model with dropout, and its Adam. Without BatchNorm its steps settle; BatchNorm's
+    running statistics are plain arrays, which anyone may read unnoticed, so steps of a model
+    with them always check reference counts before donating and never take the shortest way."""
+    axon.manual_seed(0)
+    norm = [nn.BatchNorm1d(16)] if batchnorm else []
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), *norm, nn.Dropout(0.2), nn.Linear(16, 3))
+    return model, optim.Adam(model.parameters(), lr=1e-2)
+
+
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["dropout", "batchnorm"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_interleavings_of_changes_and_compiled_steps_equal_eager(seed, batchnorm):
+    """Compiled steps with random runs of the changes above between them (several in a row,
+    or none for a while, so that calls settle and unsettle in every order), with dropout: the
+    model, its gradients and the optimizer state equal an eager twin's at the end."""
+    rng = np.random.default_rng(seed)
+    (model, opt), (eager, opt_eager) = with_dropout(batchnorm), with_dropout(batchnorm)
+    fast = axon.jit(step)
+    x, y = data()
+    axon.manual_seed(11)
+    for _ in range(24):
+        picks = rng.choice(len(MIXED_EVENTS), size=rng.integers(0, 3), replace=False)
+        for k in picks:
+            state = axon.get_rng_state()
+            for m, o in ((model, opt), (eager, opt_eager)):
+                axon.set_rng_state(state)  # both twins draw the same numbers
+                MIXED_EVENTS[k](m, o)
+        state = axon.get_rng_state()
+        loss = fast(model, opt, x, y)
+        after = axon.get_rng_state()
+        axon.set_rng_state(state)
+        expected = step(eager, opt_eager, x, y)
+        np.testing.assert_array_equal(
+            jax.random.key_data(axon.get_rng_state()), jax.random.key_data(after)
+        )
+        assert_close(loss.data, expected.data, jnp.float32, rtol=1e-5, atol=1e-6)
+    assert_same_state(model, eager)
+    for p, q in zip(model.parameters(), eager.parameters(), strict=True):
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            assert_close(p.grad, q.grad, jnp.float32, rtol=1e-5, atol=1e-6)
+            assert_close(opt.state[p]["exp_avg"], opt_eager.state[q]["exp_avg"], jnp.float32)
